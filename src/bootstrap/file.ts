@@ -1,0 +1,64 @@
+import { randomBytes } from 'node:crypto';
+import { mkdir, open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import { getSystemErrorMap } from 'node:util';
+
+export const BOOTSTRAP_FILE_NAME = 'bootstrap.yaml';
+
+/**
+ * The OS's own wording for a failed file operation ("no such file or directory"), without Node's
+ * `ENOENT: ..., open '<path>'` decoration, so callers can name the path once in their own words.
+ */
+export function fsErrorReason(err: unknown): string {
+  const errno = (err as NodeJS.ErrnoException | undefined)?.errno;
+  const described = errno === undefined ? undefined : getSystemErrorMap().get(errno)?.[1];
+  return described ?? (err instanceof Error ? err.message : String(err));
+}
+
+/**
+ * Replaces `path` with `data` so that a reader (Envoy, an operator, a crash) only ever sees the
+ * old file or the complete new one: the data goes to a temp file in the same directory (same
+ * filesystem, so rename is atomic), is flushed to disk, and is then renamed over `path`. The temp
+ * file is created with `mode` already, so a secret never sits in a wider-permission file.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', mode);
+  try {
+    try {
+      await handle.writeFile(data);
+      // The umask narrows the mode given to open(); the caller asked for this exact one.
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  await syncDirectory(dir);
+}
+
+/** Makes the rename itself durable; some filesystems refuse fsync on a directory, which is fine. */
+async function syncDirectory(dir: string): Promise<void> {
+  let handle;
+  try {
+    handle = await open(dir, 'r');
+    await handle.sync();
+  } catch {
+    // Durability of the directory entry is best effort; the file content is already synced.
+  } finally {
+    await handle?.close();
+  }
+}
+
+/** Writes `<workDir>/bootstrap.yaml` (0600, atomically) and returns its path. */
+export async function writeBootstrapFile(workDir: string, yaml: string): Promise<string> {
+  await mkdir(workDir, { recursive: true, mode: 0o711 });
+  const path = join(workDir, BOOTSTRAP_FILE_NAME);
+  await writeFileAtomic(path, yaml, 0o600);
+  return path;
+}

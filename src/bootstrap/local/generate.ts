@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import Mustache from 'mustache';
+import { ConfigError } from '../../errors.js';
+import { parseYaml } from '../schema/yaml.js';
+import { bootstrapView, type LocalBootstrapInput } from './view.js';
+
+export type { LocalBootstrapInput } from './view.js';
+
+/** The user-visible template shipped in the package: dist/src/bootstrap/local/ → envoy-bootstrap/. */
+export const DEFAULT_TEMPLATE_PATH = fileURLToPath(new URL('../../../../envoy-bootstrap/bootstrap.yaml.mustache', import.meta.url));
+
+const TEMPLATE_HINT = 'pass an existing file to --bootstrap-template, or leave the flag out for the built-in envoy-bootstrap/bootstrap.yaml.mustache';
+
+/**
+ * The Envoy bootstrap YAML for `--bootstrap local`: the template rendered with a view computed
+ * from the input. Reads only the template; the result still has to pass validateBootstrapYaml.
+ * The text holds the dataplane token when one is given: write it 0600 and never log it.
+ */
+export function generateLocalBootstrap(input: LocalBootstrapInput): string {
+  const templatePath = input.templatePath ?? DEFAULT_TEMPLATE_PATH;
+  const view = bootstrapView(input);
+  let template: string;
+  try {
+    template = readFileSync(templatePath, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read the bootstrap template ${templatePath} (${(err as NodeJS.ErrnoException).code ?? String(err)})`, { hint: TEMPLATE_HINT });
+  }
+  let text: string;
+  try {
+    // Each {{variable}} becomes its JSON text, which is also valid YAML: strings come out quoted
+    // and escaped, lists and maps as flow collections, so no value can break the document.
+    text = Mustache.render(template, view, {}, { escape: (value: unknown) => JSON.stringify(value) });
+  } catch (err) {
+    throw new ConfigError(`the bootstrap template ${templatePath} is not a valid Mustache template: ${(err as Error).message}`, {
+      hint: 'close every {{#section}} with {{/section}}',
+    });
+  }
+  const parsed = parseYaml(text);
+  if ('error' in parsed) {
+    throw new ConfigError(`the bootstrap template ${templatePath} renders invalid YAML at ${parsed.error}`, {
+      hint: 'fix the template; variables already render as quoted YAML values, so do not quote them again',
+    });
+  }
+  return text;
+}

@@ -1,0 +1,70 @@
+import { envoySchema } from './descriptor.js';
+import { isPlainObject } from './json-fields.js';
+import { locateProblem, type BootstrapProblem } from './locate.js';
+import { bootstrapRuleProblems } from './rules.js';
+import { parseYaml } from './yaml.js';
+
+export type { BootstrapProblem } from './locate.js';
+
+export type BootstrapValidation =
+  | { ok: true }
+  | {
+      ok: false;
+      problems: BootstrapProblem[];
+      /** One line for the operator: `<source>: <path>: <message>[; ...]`. */
+      summary: string;
+    };
+
+export interface ValidateOptions {
+  /** What the document is, for the summary: a file path, "the control plane's bootstrap", ... */
+  source?: string;
+}
+
+/**
+ * Checks a bootstrap (already parsed from YAML/JSON) the way Envoy reads it: a strict proto3-JSON
+ * parse against Envoy's v3 API (unknown fields, also inside typed_config, bad enums, durations and
+ * @type are errors; the first one is reported with its exact path), then the startup rules Envoy
+ * enforces that the parse does not see.
+ */
+export function validateBootstrap(doc: unknown, options: ValidateOptions = {}): BootstrapValidation {
+  const source = options.source ?? 'bootstrap';
+  if (!isPlainObject(doc)) {
+    return failed(source, [{ path: '(root)', message: `a bootstrap is a mapping of Envoy fields, not ${doc === null ? 'an empty document' : typeof doc}` }]);
+  }
+  const schema = envoySchema(anyTypeNames(doc));
+  const { protobuf, registry, bootstrap } = schema;
+  let canonical: Record<string, unknown>;
+  try {
+    const message = protobuf.fromJson(bootstrap, doc as never, { registry });
+    canonical = protobuf.toJson(bootstrap, message, { registry, useProtoFieldName: true }) as Record<string, unknown>;
+  } catch {
+    return failed(source, [locateProblem(schema, bootstrap, doc, '')]);
+  }
+  const problems = bootstrapRuleProblems(schema, canonical);
+  return problems.length === 0 ? { ok: true } : failed(source, problems);
+}
+
+/** Parses YAML (a syntax error is a problem at path "(yaml)" with its line and column), then validates. */
+export function validateBootstrapYaml(text: string, source = 'bootstrap'): BootstrapValidation {
+  const parsed = parseYaml(text);
+  if ('error' in parsed) return failed(source, [{ path: '(yaml)', message: parsed.error }]);
+  return validateBootstrap(parsed.value, { source });
+}
+
+/** Every "@type" in the document, as full type names, so the schema can load just those packages. */
+function anyTypeNames(doc: unknown, names = new Set<string>()): Set<string> {
+  if (Array.isArray(doc)) {
+    for (const element of doc) anyTypeNames(element, names);
+  } else if (isPlainObject(doc)) {
+    for (const [key, value] of Object.entries(doc)) {
+      if (key === '@type' && typeof value === 'string') names.add(value.slice(value.lastIndexOf('/') + 1));
+      else anyTypeNames(value, names);
+    }
+  }
+  return names;
+}
+
+function failed(source: string, problems: BootstrapProblem[]): BootstrapValidation {
+  const summary = `${source}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`;
+  return { ok: false, problems, summary };
+}

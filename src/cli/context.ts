@@ -1,0 +1,39 @@
+import { resolve } from 'node:path';
+import { LOG_FORMATS, LOG_LEVELS, Logger, type LogFormat, type LogLevel } from '../logging/logger.js';
+import { ConfigError } from '../errors.js';
+
+export interface RootOptions {
+  logLevel?: string;
+  logFormat?: string;
+  logOutputPath?: string;
+}
+
+export interface CliContext {
+  logger: Logger;
+  logLevel: LogLevel;
+  logFormat: LogFormat;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** The kuma-dp executable (bin/kuma-dp), for "Envoy next to kuma-dp". */
+  selfPath: string;
+}
+
+export function createContext(options: RootOptions, env: NodeJS.ProcessEnv, selfPath: string): CliContext {
+  const problems: string[] = [];
+  const logLevel = (options.logLevel ?? 'info') as LogLevel;
+  if (!LOG_LEVELS.includes(logLevel)) problems.push(`unknown log level "${options.logLevel}" (--log-level); use off, info or debug`);
+  const logFormat = (options.logFormat ?? 'text') as LogFormat;
+  if (!LOG_FORMATS.includes(logFormat)) problems.push(`unknown log format "${options.logFormat}" (--log-format); use text or json`);
+  if (problems.length) throw new ConfigError(problems.join('; '));
+  const outputPath = options.logOutputPath ? resolve(options.logOutputPath) : undefined;
+  if (outputPath) process.stdout.write(`kuma-dp: logs will be stored in "${outputPath}"\n`);
+  let logger: Logger;
+  try {
+    logger = Logger.create({ level: logLevel, format: logFormat, outputPath });
+  } catch (err) {
+    throw new ConfigError(`cannot open --log-output-path ${outputPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+      hint: 'point it at a writable file',
+    });
+  }
+  return { logger, logLevel, logFormat, env, cwd: process.cwd(), selfPath };
+}

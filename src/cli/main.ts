@@ -1,0 +1,85 @@
+import { fileURLToPath } from 'node:url';
+import { Command, CommanderError, Option } from 'commander';
+import { errorLine, ExitCode, KumaDpError } from '../errors.js';
+import { createContext, type CliContext, type RootOptions } from './context.js';
+import { runCommand } from './run.js';
+import { waitCommand } from './wait.js';
+import { versionCommand } from './version.js';
+import { bootstrapCommand } from './bootstrap.js';
+import { envoyCommand } from './envoy.js';
+import type { CommandResult } from './result.js';
+
+const SELF_PATH = fileURLToPath(new URL('../../../bin/kuma-dp', import.meta.url));
+
+export function buildProgram(onResult: (result: CommandResult) => void): { program: Command; context: () => CliContext } {
+  let ctx: CliContext | undefined;
+  const program = new Command('kuma-dp')
+    .description('Data plane wrapper of the Kuma service mesh: runs and supervises Envoy')
+    .addOption(new Option('--log-level <level>', 'kuma-dp log level: off, info, debug').default('info'))
+    .addOption(new Option('--log-format <format>', 'kuma-dp log format: text, json').default('text'))
+    .option('--log-output-path <file>', "write kuma-dp's own logs to this file instead of stderr")
+    .showHelpAfterError(false)
+    .exitOverride();
+  const context = () => {
+    ctx ??= createContext(program.opts<RootOptions>(), process.env, SELF_PATH);
+    return ctx;
+  };
+  program.addCommand(runCommand(context, onResult));
+  program.addCommand(waitCommand(context));
+  program.addCommand(versionCommand());
+  program.addCommand(envoyCommand({ logger: () => context().logger }));
+  program.addCommand(bootstrapCommand(context));
+  const quiet = (cmd: Command) => {
+    cmd.exitOverride().configureOutput({ writeErr: () => {}, outputError: () => {} });
+    cmd.commands.forEach(quiet);
+  };
+  quiet(program);
+  return { program, context };
+}
+
+function fatalLine(line: string, format: string | undefined): void {
+  const text =
+    format === 'json'
+      ? JSON.stringify({ time: new Date().toISOString(), level: 'error', logger: 'kuma-dp', message: line })
+      : `Error: ${line}`;
+  try {
+    process.stderr.write(`${text}\n`);
+  } catch {
+    // Nowhere left to say it; the exit code still tells.
+  }
+}
+
+function commanderLine(err: CommanderError, argv: string[]): string {
+  const message = err.message.replace(/^error: /, '');
+  const sub = argv.slice(2).find((a) => !a.startsWith('-'));
+  return `${message}; see 'kuma-dp ${sub && sub !== 'help' ? `${sub} ` : ''}--help'`;
+}
+
+/** Parses argv, runs the command, and sets the exit code; every failure is one line on stderr. */
+export async function main(argv: string[]): Promise<void> {
+  let result: CommandResult | undefined;
+  const { program } = buildProgram((r) => (result = r));
+  if (argv.length <= 2) {
+    program.outputHelp();
+    return;
+  }
+  try {
+    await program.parseAsync(argv);
+  } catch (err) {
+    const format = program.opts<RootOptions>().logFormat;
+    if (err instanceof CommanderError) {
+      if (err.exitCode === 0) return;
+      fatalLine(commanderLine(err, argv), format);
+      process.exitCode = ExitCode.USAGE;
+      return;
+    }
+    fatalLine(errorLine(err), format);
+    process.exitCode = err instanceof KumaDpError ? err.exitCode : ExitCode.FAILURE;
+    return;
+  }
+  if (!result) return;
+  const outcome: CommandResult = result;
+  if (outcome.exitCode !== 0 && outcome.message) fatalLine(outcome.message, program.opts<RootOptions>().logFormat);
+  if (outcome.forced) process.exit(outcome.exitCode);
+  process.exitCode = outcome.exitCode;
+}

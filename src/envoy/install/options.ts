@@ -1,0 +1,154 @@
+import { homedir } from 'node:os';
+import { isAbsolute, join, resolve } from 'node:path';
+import type { Command } from 'commander';
+import { parseDuration } from '../../config/duration.js';
+import { addFlagSpecs, pickRaw, type FlagSpec, type RawValues } from '../../config/flag-spec.js';
+import { formatVersionSpec, parseVersionSpec, VERSION_FORMS } from './version-spec.js';
+
+export const DEFAULT_DOWNLOAD_BASE_URL = 'https://github.com/envoyproxy/envoy/releases/download';
+
+/** Network behaviour of downloads; env-only knobs (tests shorten them, slow links lengthen them). */
+export interface DownloadTuning {
+  /** From the request until the response headers arrive. */
+  connectTimeoutMs: number;
+  /** Longest silence while a body streams. */
+  idleTimeoutMs: number;
+  /** Further attempts after a network error, a timeout or a 5xx. */
+  retries: number;
+  /** First delay between attempts; doubles per attempt. */
+  retryBackoffMs: number;
+}
+
+export interface InstallSettings {
+  /** Root of the managed Envoys (DESIGN §4); they live in `<cacheDir>/envoy/<version>/bin/envoy`. */
+  cacheDir: string;
+  /** Base of Envoy's release layout, without a trailing slash. */
+  downloadBaseUrl: string;
+  /** A func-e style versions index; when set it is the download source and resolves `latest`/`X.Y`. */
+  versionsUrl?: string;
+  /** Normalised version spec (`1.34.1`, `1.34` or `latest`) from --envoy-version or its env var. */
+  envoyVersion?: string;
+  download: DownloadTuning;
+}
+
+/** Commander's attribute names for the three flags. */
+export interface InstallCliOptions {
+  envoyVersion?: string;
+  downloadBaseUrl?: string;
+  envoyVersionsUrl?: string;
+}
+
+export const INSTALL_FLAG_SPECS: readonly FlagSpec[] = [
+  {
+    key: 'envoyVersion',
+    flags: '--envoy-version <version>',
+    env: 'KUMA_DATAPLANE_RUNTIME_ENVOY_VERSION',
+    description: `run the managed Envoy of this version, installing it first if missing: ${VERSION_FORMS}`,
+  },
+  {
+    key: 'downloadBaseUrl',
+    flags: '--download-base-url <url>',
+    env: 'KUMA_DP_ENVOY_DOWNLOAD_BASE_URL',
+    defaultValue: DEFAULT_DOWNLOAD_BASE_URL,
+    description: "where Envoy releases are downloaded from: Envoy's GitHub releases or a mirror with the same layout",
+  },
+  {
+    key: 'envoyVersionsUrl',
+    flags: '--envoy-versions-url <url>',
+    env: 'KUMA_DP_ENVOY_VERSIONS_URL',
+    description: 'a func-e style versions index (JSON): download source instead of the releases, and needed to resolve X.Y and latest',
+  },
+];
+
+export function addInstallOptions(cmd: Command): Command {
+  return addFlagSpecs(cmd, INSTALL_FLAG_SPECS);
+}
+
+/** DESIGN §4: `$KUMA_DP_CACHE_DIR`, else `$XDG_CACHE_HOME/kuma-dp`, else `~/.cache/kuma-dp`. */
+export function cacheDirFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd()): string {
+  if (env.KUMA_DP_CACHE_DIR) return resolve(cwd, env.KUMA_DP_CACHE_DIR);
+  // The XDG spec says relative values are invalid and must be ignored.
+  if (env.XDG_CACHE_HOME && isAbsolute(env.XDG_CACHE_HOME)) return join(env.XDG_CACHE_HOME, 'kuma-dp');
+  return join(env.HOME || homedir(), '.cache', 'kuma-dp');
+}
+
+function httpUrl(text: string, origin: string, problems: string[]): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    problems.push(`${origin} "${text}" is not a URL; give an http:// or https:// URL`);
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    problems.push(`${origin} "${text}" must be an http:// or https:// URL`);
+    return undefined;
+  }
+  return url.href;
+}
+
+function positiveDuration(text: string): number {
+  const ms = parseDuration(text);
+  if (ms <= 0) throw new Error('must be longer than 0');
+  return ms;
+}
+
+function count(text: string): number {
+  if (!/^\d+$/.test(text.trim())) throw new Error('not a whole number');
+  return Number(text);
+}
+
+function tuning(env: NodeJS.ProcessEnv, problems: string[]): DownloadTuning {
+  const read = (name: string, fallback: string, parse: (text: string) => number): number => {
+    const text = env[name];
+    if (text) {
+      try {
+        return parse(text);
+      } catch (err) {
+        problems.push(`${name}="${text}": ${(err as Error).message}`);
+      }
+    }
+    return parse(fallback);
+  };
+  return {
+    connectTimeoutMs: read('KUMA_DP_DOWNLOAD_CONNECT_TIMEOUT', '30s', positiveDuration),
+    idleTimeoutMs: read('KUMA_DP_DOWNLOAD_IDLE_TIMEOUT', '60s', positiveDuration),
+    retries: read('KUMA_DP_DOWNLOAD_RETRIES', '3', count),
+    retryBackoffMs: read('KUMA_DP_DOWNLOAD_RETRY_BACKOFF', '1s', parseDuration),
+  };
+}
+
+/**
+ * flag > env var > default for the install settings; every problem is returned as one line
+ * so that the caller can report all of them together.
+ */
+export function resolveInstallOptions(
+  cliOpts: InstallCliOptions,
+  env: NodeJS.ProcessEnv,
+): { settings: InstallSettings; problems: string[] } {
+  const problems: string[] = [];
+  const raw = (key: string) => pickRaw(INSTALL_FLAG_SPECS.find((s) => s.key === key)!, cliOpts as RawValues, env);
+
+  const base = raw('downloadBaseUrl');
+  const downloadBaseUrl = httpUrl(String(base.value), base.origin, problems)?.replace(/\/+$/, '') ?? DEFAULT_DOWNLOAD_BASE_URL;
+
+  const settings: InstallSettings = {
+    cacheDir: cacheDirFromEnv(env),
+    downloadBaseUrl,
+    download: tuning(env, problems),
+  };
+
+  const index = raw('envoyVersionsUrl');
+  if (index.value !== undefined && index.value !== '') {
+    const url = httpUrl(String(index.value), index.origin, problems);
+    if (url) settings.versionsUrl = url;
+  }
+
+  const version = raw('envoyVersion');
+  if (version.value !== undefined && version.value !== '') {
+    const spec = parseVersionSpec(String(version.value));
+    if (spec) settings.envoyVersion = formatVersionSpec(spec);
+    else problems.push(`${version.origin} "${String(version.value)}" is not an Envoy version; use ${VERSION_FORMS}`);
+  }
+  return { settings, problems };
+}

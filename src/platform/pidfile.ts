@@ -1,0 +1,67 @@
+import { readFileSync } from 'node:fs';
+import { readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../bootstrap/file.js';
+
+/**
+ * A pid file in the work dir names the Envoy a kuma-dp started, with the process start time, so
+ * that a kuma-dp restarted after a crash can stop an Envoy left behind (kuma#686: the stale
+ * one keeps ports and sockets) without ever signalling an unrelated process that reused the pid.
+ */
+export const PID_FILE = 'envoy.pid';
+
+interface PidRecord {
+  pid: number;
+  startTime: string;
+  configPath: string;
+}
+
+/** Field 22 of /proc/<pid>/stat: start time in clock ticks since boot. */
+export function processStartTime(pid: number): string | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  } catch {
+    return undefined;
+  }
+}
+
+function commandLine(pid: number): string[] {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
+  } catch {
+    return [];
+  }
+}
+
+export async function writePidFile(workDir: string, pid: number, configPath: string): Promise<void> {
+  const record: PidRecord = { pid, startTime: processStartTime(pid) ?? '', configPath };
+  await writeFileAtomic(join(workDir, PID_FILE), `${JSON.stringify(record)}\n`, 0o600);
+}
+
+export async function removePidFile(workDir: string): Promise<void> {
+  await rm(join(workDir, PID_FILE), { force: true });
+}
+
+/** The pid of a still-running Envoy recorded in the work dir, when it really is that process. */
+export async function findStaleEnvoy(workDir: string): Promise<number | undefined> {
+  let record: PidRecord;
+  try {
+    record = JSON.parse(await readFile(join(workDir, PID_FILE), 'utf8')) as PidRecord;
+  } catch {
+    return undefined;
+  }
+  if (!Number.isInteger(record.pid) || record.pid <= 1) return undefined;
+  const startTime = processStartTime(record.pid);
+  if (!startTime || startTime !== record.startTime) return undefined;
+  return commandLine(record.pid).includes(record.configPath) ? record.pid : undefined;
+}
+
+export function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

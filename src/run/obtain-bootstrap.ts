@@ -1,0 +1,128 @@
+import { parse as parseYaml } from 'yaml';
+import { KumaDpError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { RunSettings } from '../config/run-settings.js';
+import { buildBootstrapRequest, DEFAULT_FEATURE_FLAGS, featureList, serializeBootstrapRequest } from '../bootstrap/remote/request.js';
+import { detectIpv6, detectMaxMemoryBytes, detectSystemCaPath } from '../bootstrap/remote/host-facts.js';
+import { fetchBootstrap } from '../bootstrap/remote/client.js';
+import { toRestResourceJson } from '../dataplane/template.js';
+import { readToken } from '../token/token.js';
+import { buildInfo } from '../version.js';
+import type { Prepared } from './prepare.js';
+
+export interface ObtainedBootstrap {
+  yaml: string;
+  document: Record<string, unknown>;
+  /** `control plane` or `local template`, for messages about the bootstrap. */
+  origin: string;
+}
+
+export interface ObtainContext {
+  settings: RunSettings;
+  prepared: Prepared;
+  env: NodeJS.ProcessEnv;
+  logger: Logger;
+  signal: AbortSignal;
+}
+
+async function remoteBootstrap(ctx: ObtainContext): Promise<string> {
+  const { settings, prepared, env, logger } = ctx;
+  const [systemCaPath, maxHeapSizeBytes] = await Promise.all([detectSystemCaPath(), detectMaxMemoryBytes()]);
+  const features = { ...DEFAULT_FEATURE_FLAGS };
+  const buildBody = async () =>
+    serializeBootstrapRequest(
+      buildBootstrapRequest({
+        mesh: prepared.mesh,
+        name: prepared.name,
+        proxyType: settings.proxyType,
+        token: prepared.tokenPath ? await readToken(prepared.tokenPath) : undefined,
+        tokenPath: prepared.tokenPath,
+        dataplaneResourceJson: prepared.dataplane ? toRestResourceJson(prepared.dataplane.resource) : undefined,
+        kumaDp: buildInfo(),
+        envoy: { version: prepared.envoy.version, build: prepared.envoy.build, compatible: prepared.envoy.compatible },
+        caCert: prepared.caCertPem ?? '',
+        hostIp: env.HOST_IP,
+        // No embedded DNS proxy here: omitting the port keeps the control plane from pointing Envoy at one.
+        dnsPort: 0,
+        readinessPort: settings.readinessPort,
+        appProbeProxyPort: 0,
+        os: process.platform,
+        features,
+        maxHeapSizeBytes,
+        workdir: prepared.workDir.path,
+        metricsCertPath: '',
+        metricsKeyPath: '',
+        systemCaPath,
+        ipv6Enabled: detectIpv6(true),
+        spireSocketPath: '',
+      }),
+    );
+  logger.info('fetching bootstrap configuration', { cpAddress: settings.cpAddress.href });
+  const response = await fetchBootstrap({
+    cpAddress: settings.cpAddress,
+    buildBody,
+    caCertPem: prepared.caCertPem,
+    skipVerify: settings.skipVerify,
+    retryBackoffMs: settings.retryBackoffMs,
+    retryMaxDurationMs: settings.retryMaxDurationMs,
+    signal: ctx.signal,
+    logger: logger.child('dataplane'),
+    features: featureList(features),
+  });
+  return response.bootstrapYaml;
+}
+
+async function localBootstrap(ctx: ObtainContext): Promise<string> {
+  const { settings, prepared } = ctx;
+  const [{ generateLocalBootstrap }, { detectSystemCaPath: systemCa }] = await Promise.all([
+    import('../bootstrap/local/generate.js'),
+    import('../bootstrap/remote/host-facts.js'),
+  ]);
+  return generateLocalBootstrap({
+    cpAddress: settings.cpAddress.href,
+    mesh: prepared.mesh,
+    name: prepared.name,
+    dataplane: prepared.dataplane?.resource,
+    token: prepared.tokenPath ? await readToken(prepared.tokenPath) : undefined,
+    workdir: prepared.workDir.path,
+    adminSocket: false,
+    caCertPem: prepared.caCertPem,
+    systemCaPath: await systemCa(),
+    kumaDpVersion: buildInfo().version,
+    envoyVersion: prepared.envoy.version,
+    features: featureList(DEFAULT_FEATURE_FLAGS),
+    readinessPort: settings.readinessPort,
+    dnsPort: 0,
+    templatePath: settings.bootstrapTemplate,
+  });
+}
+
+/**
+ * The bootstrap from the control plane or from the local templates, checked against Envoy's
+ * schema before Envoy ever sees it: a bad field is named here instead of in Envoy's exit.
+ */
+export async function obtainBootstrap(ctx: ObtainContext): Promise<ObtainedBootstrap> {
+  const local = ctx.settings.bootstrap === 'local';
+  const origin = local ? 'the locally generated bootstrap' : "the control plane's bootstrap";
+  const yaml = local ? await localBootstrap(ctx) : await remoteBootstrap(ctx);
+  let document: unknown;
+  try {
+    document = parseYaml(yaml);
+  } catch (err) {
+    throw new KumaDpError(`${origin} is not valid YAML: ${(err as Error).message.split('\n')[0]}`, {
+      exitCode: local ? 2 : 1,
+      hint: local ? 'fix the bootstrap template' : 'check the control plane version and logs',
+    });
+  }
+  const { validateBootstrap } = await import('../bootstrap/schema/validate.js');
+  const verdict = validateBootstrap(document, { source: origin });
+  if (!verdict.ok) {
+    const first = verdict.problems[0]!;
+    throw new KumaDpError(`${origin} fails Envoy's schema at ${first.path}: ${first.message}`, {
+      exitCode: local ? 2 : 1,
+      hint: local ? 'fix the bootstrap template (--bootstrap-template)' : 'the control plane sent a bootstrap this Envoy cannot load; check kuma-cp and Envoy versions',
+    });
+  }
+  ctx.logger.info('received bootstrap configuration', { source: local ? 'local' : 'control plane' });
+  return { yaml, document: document as Record<string, unknown>, origin };
+}

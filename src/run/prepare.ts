@@ -1,0 +1,102 @@
+import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { ConfigError } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import type { RunSettings } from '../config/run-settings.js';
+import { describeTemplateSource, parseDataplaneVars, readTemplateSource, renderDataplane, type RenderedDataplane } from '../dataplane/template.js';
+import { effectiveName } from '../dataplane/name.js';
+import { validateTokenFile, writeInlineToken } from '../token/token.js';
+import { fsErrorReason } from '../bootstrap/file.js';
+import type { InstallSettings } from '../envoy/install/options.js';
+import { resolveEnvoyBinary } from '../envoy/binary.js';
+import { isCompatible, readEnvoyVersion, type EnvoyVersion } from '../envoy/version.js';
+import { PINNED_ENVOY_VERSION } from '../version.js';
+import { prepareWorkDir, type WorkDir } from '../platform/workdir.js';
+
+/** What every bootstrap source needs, found and checked before any network call. */
+export interface Prepared {
+  mesh: string;
+  name: string;
+  dataplane: RenderedDataplane | undefined;
+  workDir: WorkDir;
+  /** The token file sent as `dataplaneTokenPath` and re-read on every attempt. */
+  tokenPath: string | undefined;
+  caCertPem: string | undefined;
+  envoyBinary: string;
+  envoy: EnvoyVersion & { compatible: boolean };
+}
+
+export interface PrepareContext {
+  settings: RunSettings;
+  install: InstallSettings;
+  inlineToken: string | undefined;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  logger: Logger;
+  signal: AbortSignal;
+  stdin: NodeJS.ReadableStream;
+  selfPath: string;
+}
+
+async function loadDataplane(ctx: PrepareContext): Promise<RenderedDataplane | undefined> {
+  const { settings } = ctx;
+  const source = { file: settings.dataplaneFile, inline: settings.dataplaneInline };
+  const template = await readTemplateSource({ ...source, stdin: ctx.stdin });
+  if (template === undefined) return undefined;
+  const rendered = renderDataplane(template, parseDataplaneVars(settings.dataplaneVars), describeTemplateSource(source));
+  ctx.logger.info('rendered resource', { type: rendered.type, mesh: rendered.mesh, name: rendered.name });
+  return rendered;
+}
+
+async function loadCaCert(ctx: PrepareContext): Promise<string | undefined> {
+  const fromEnv = ctx.env.KUMA_CONTROL_PLANE_CA_CERT;
+  if (fromEnv) return fromEnv;
+  if (!ctx.settings.caCertFile) return undefined;
+  try {
+    return await readFile(ctx.settings.caCertFile, 'utf8');
+  } catch (err) {
+    throw new ConfigError(`cannot read the control plane CA --ca-cert-file ${ctx.settings.caCertFile}: ${fsErrorReason(err)}`, {
+      hint: 'point --ca-cert-file at a readable PEM file',
+    });
+  }
+}
+
+/**
+ * Everything that can be wrong with the configuration is found here, before the first request:
+ * a broken template, token or Envoy binary is exit 2 at once, not five minutes of retries.
+ */
+export async function prepare(ctx: PrepareContext): Promise<Prepared> {
+  const { settings, logger } = ctx;
+  const dataplane = await loadDataplane(ctx);
+  const mesh = dataplane?.mesh ?? settings.mesh!;
+  const name = dataplane?.name ?? effectiveName(settings.name, ctx.env);
+
+  if (settings.tokenFile && !ctx.inlineToken) await validateTokenFile(settings.tokenFile);
+  const caCertPem = await loadCaCert(ctx);
+
+  const { path: envoyBinary, source } = await resolveEnvoyBinary({
+    binaryPath: settings.binaryPath,
+    install: ctx.install,
+    cwd: ctx.cwd,
+    selfDir: dirname(ctx.selfPath),
+    env: ctx.env,
+    logger,
+    signal: ctx.signal,
+  });
+  const version = await readEnvoyVersion(envoyBinary);
+  const compatible = isCompatible(PINNED_ENVOY_VERSION, version.version);
+  if (compatible === false) logger.info('Envoy version incompatible', { expected: PINNED_ENVOY_VERSION, current: version.version });
+  else logger.info('fetched Envoy version', { version: version.version, binary: envoyBinary, source });
+
+  const workDir = await prepareWorkDir(settings.workDir);
+  let tokenPath = settings.tokenFile;
+  if (ctx.inlineToken) {
+    if (settings.tokenFile) logger.warn('both --dataplane-token and --dataplane-token-file are set; using the inline token, as kuma-dp does');
+    tokenPath = await writeInlineToken(workDir.path, name, ctx.inlineToken);
+    await validateTokenFile(tokenPath).catch(async (err: unknown) => {
+      await workDir.cleanup();
+      throw err;
+    });
+  }
+  return { mesh, name, dataplane, workDir, tokenPath, caCertPem, envoyBinary, envoy: { ...version, compatible: compatible ?? false } };
+}

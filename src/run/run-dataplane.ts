@@ -1,0 +1,195 @@
+import { rmSync } from 'node:fs';
+import { KumaDpError, ExitCode } from '../errors.js';
+import type { Logger } from '../logging/logger.js';
+import { formatDuration } from '../config/duration.js';
+import type { RunSettings } from '../config/run-settings.js';
+import type { InstallSettings } from '../envoy/install/options.js';
+import { writeBootstrapFile } from '../bootstrap/file.js';
+import { BootstrapAborted } from '../bootstrap/remote/client.js';
+import { AdminClient, adminAddressFromBootstrap, describeAdminAddress, drainQuery } from '../envoy/admin.js';
+import { buildEnvoyArgs } from '../envoy/args.js';
+import { launchEnvoy } from '../envoy/launch.js';
+import { LogRelay } from '../logging/relay.js';
+import { envoyLineTransform } from '../logging/envoy-lines.js';
+import { startReadinessServer, readinessHost, type ReadinessServer } from '../readiness/server.js';
+import { createNotifier } from '../platform/systemd.js';
+import { deathSignalWrapper } from '../platform/pdeathsig.js';
+import { findStaleEnvoy, removePidFile, writePidFile, isAlive } from '../platform/pidfile.js';
+import { oomKillCount } from '../platform/cgroup.js';
+import type { SignalRouter } from '../platform/signals.js';
+import { Supervisor } from '../supervisor/supervisor.js';
+import { prepare, type Prepared } from './prepare.js';
+import { obtainBootstrap } from './obtain-bootstrap.js';
+
+export interface RunContext {
+  settings: RunSettings;
+  install: InstallSettings;
+  inlineToken: string | undefined;
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  logger: Logger;
+  signals: SignalRouter;
+  stdin: NodeJS.ReadableStream;
+  selfPath: string;
+}
+
+export interface RunOutcome {
+  exitCode: number;
+  message?: string;
+  /** Exit at once (third signal): no further cleanup may delay it. */
+  forced?: boolean;
+}
+
+const KILL_GRACE_MS = 5000;
+const DRAIN_POLL_MS = 250;
+const STABLE_AFTER_MS = 60_000;
+const JITTER = 0.2;
+
+/** Until Envoy runs, a first signal cancels whatever is in flight; the third one exits at once. */
+function startupSignals(ctx: RunContext, abort: AbortController): { forced: Promise<RunOutcome> } {
+  let count = 0;
+  let force!: (outcome: RunOutcome) => void;
+  const forced = new Promise<RunOutcome>((resolve) => (force = resolve));
+  ctx.signals.route((signal) => {
+    if (signal !== 'SIGTERM' && signal !== 'SIGINT') {
+      ctx.logger.info('signal ignored while starting', { signal });
+      return;
+    }
+    count += 1;
+    if (count === 1) {
+      ctx.logger.info('received signal while starting; stopping before Envoy starts', { signal });
+      abort.abort();
+    } else if (count >= 3) {
+      force({ exitCode: 128 + (signal === 'SIGINT' ? 2 : 15), forced: true, message: `forced exit on a third ${signal}` });
+    }
+  });
+  return { forced };
+}
+
+async function stopStaleEnvoy(workDir: string, logger: Logger): Promise<void> {
+  const pid = await findStaleEnvoy(workDir);
+  if (pid === undefined) return;
+  logger.warn('stopping an Envoy left running by an earlier kuma-dp with this work dir', { pid });
+  process.kill(pid, 'SIGTERM');
+  const deadline = Date.now() + KILL_GRACE_MS;
+  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
+  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+}
+
+/** `kuma-dp run`: prepare, get the bootstrap, supervise Envoy, and say how it ended. */
+export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
+  const { settings, logger } = ctx;
+  const abort = new AbortController();
+  const { forced } = startupSignals(ctx, abort);
+  logger.info('starting Data Plane', {
+    cpAddress: settings.cpAddress.href,
+    bootstrap: settings.bootstrap,
+    drainTime: formatDuration(settings.drainTimeMs),
+    minDrainTime: formatDuration(settings.minDrainTimeMs),
+    readinessPort: settings.readinessPort,
+  });
+  logger.info('Envoy restart policy', { policy: settings.restart.policy, reason: settings.restart.reason });
+
+  let prepared: Prepared | undefined;
+  let readiness: ReadinessServer | undefined;
+  const main = async (): Promise<RunOutcome> => {
+    try {
+      prepared = await prepare({ ...ctx, signal: abort.signal });
+      if (abort.signal.aborted) return { exitCode: ExitCode.OK };
+      await stopStaleEnvoy(prepared.workDir.path, logger);
+      const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: abort.signal });
+      if (abort.signal.aborted) return { exitCode: ExitCode.OK };
+      const configPath = await writeBootstrapFile(prepared.workDir.path, bootstrap.yaml);
+      logger.info('bootstrap configuration saved to a file', { path: configPath });
+
+      const adminAddress = adminAddressFromBootstrap(bootstrap.document);
+      const admin = adminAddress ? new AdminClient(adminAddress) : undefined;
+      if (adminAddress) logger.info('Envoy admin API', { address: describeAdminAddress(adminAddress) });
+      return await supervise(ctx, prepared, configPath, admin, adminAddress, (server) => (readiness = server));
+    } catch (err) {
+      if (err instanceof BootstrapAborted || abort.signal.aborted) {
+        logger.info('stopped before Envoy started');
+        return { exitCode: ExitCode.OK };
+      }
+      throw err;
+    }
+  };
+  try {
+    const outcome = await Promise.race([main(), forced]);
+    if (outcome.forced && prepared?.workDir.temporary) rmSync(prepared.workDir.path, { recursive: true, force: true });
+    return outcome;
+  } finally {
+    await readiness?.close().catch(() => {});
+    if (prepared) {
+      await removePidFile(prepared.workDir.path).catch(() => {});
+      await prepared.workDir.cleanup().catch(() => {});
+    }
+  }
+}
+
+async function supervise(
+  ctx: RunContext,
+  prepared: Prepared,
+  configPath: string,
+  admin: AdminClient | undefined,
+  adminAddress: ReturnType<typeof adminAddressFromBootstrap>,
+  onReadiness: (server: ReadinessServer) => void,
+): Promise<RunOutcome> {
+  const { settings, logger, env } = ctx;
+  const notifier = createNotifier({ env, logger: logger.child('systemd') });
+  const wrapper = deathSignalWrapper(process.platform, env);
+  if (wrapper.unavailableReason) {
+    logger.warn('Envoy will not die with kuma-dp if kuma-dp is killed with SIGKILL', { reason: wrapper.unavailableReason });
+  }
+  const relay = new LogRelay({ transform: envoyLineTransform(settings.envoyOutput), logger: logger.child('envoy-output') });
+  const args = buildEnvoyArgs({
+    configPath,
+    drainTimeMs: settings.drainTimeMs,
+    logLevel: settings.envoyLogLevel,
+    componentLogLevel: settings.envoyComponentLogLevel,
+    concurrency: settings.concurrency,
+    platform: process.platform,
+  });
+  const envoyLog = logger.child('envoy');
+  const supervisor = new Supervisor({
+    logger: envoyLog,
+    launch: () => {
+      envoyLog.info('starting Envoy', { path: prepared.envoyBinary, arguments: args.join(' ') });
+      return launchEnvoy({ binary: prepared.envoyBinary, args, prefix: wrapper.prefix, env, cwd: ctx.cwd });
+    },
+    output: relay,
+    admin,
+    drainQuery: drainQuery(prepared.envoy.version, { inboundOnly: true }),
+    restartPolicy: settings.restart.policy,
+    backoff: {
+      initialMs: settings.restartBackoffMs,
+      maxMs: settings.restartMaxBackoffMs,
+      maxRestarts: settings.maxRestarts,
+      windowMs: settings.restartWindowMs,
+      stableAfterMs: STABLE_AFTER_MS,
+      jitter: JITTER,
+    },
+    minDrainMs: settings.minDrainTimeMs,
+    maxDrainMs: settings.drainTimeMs,
+    drainPollMs: DRAIN_POLL_MS,
+    killGraceMs: KILL_GRACE_MS,
+    notify: (fields) => void notifier.notify(fields),
+    watchdogIntervalMs: notifier.watchdogIntervalMs,
+    onEnvoyPid: (pid) => (pid === undefined ? removePidFile(prepared.workDir.path) : writePidFile(prepared.workDir.path, pid, configPath)),
+    oomKillCount: () => oomKillCount(),
+  });
+  ctx.signals.route((signal) => supervisor.handleSignal(signal));
+
+  const host = adminAddress ? readinessHost(env, adminAddress) : '127.0.0.1';
+  try {
+    onReadiness(
+      await startReadinessServer({ host, port: settings.readinessPort, logger: logger.child('readiness'), probe: () => supervisor.readiness() }),
+    );
+  } catch (err) {
+    throw err instanceof KumaDpError ? err : new KumaDpError(`readiness reporter: ${(err as Error).message}`, { exitCode: 2 });
+  }
+  const result = await supervisor.run();
+  if (!result.forced) await relay.drained();
+  logger.info('stopping Kuma DP', { exitCode: result.exitCode });
+  return result;
+}

@@ -1,0 +1,108 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { waitFor, waitForExit, type ExitStatus } from './wait.js';
+
+/** bin/kuma-dp of this checkout: tests run the real CLI as a separate process. */
+export const KUMA_DP_BIN = fileURLToPath(new URL('../../../bin/kuma-dp', import.meta.url));
+
+export interface KumaDpProcess {
+  child: ChildProcess;
+  pid: number;
+  stdout(): string;
+  stderr(): string;
+  exited: Promise<ExitStatus>;
+  waitForStderr(pattern: RegExp, timeoutMs?: number): Promise<RegExpMatchArray>;
+  waitForExit(timeoutMs?: number): Promise<ExitStatus>;
+  signal(signal: NodeJS.Signals): void;
+}
+
+export interface SpawnOptions {
+  env?: NodeJS.ProcessEnv;
+  cwd?: string;
+  stdin?: string;
+  /** Own process group, so a test can signal the whole group like a terminal's Ctrl-C. */
+  detached?: boolean;
+}
+
+/** Only what a test sets, plus PATH and HOME: a developer's KUMA_* variables must not leak in. */
+export function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
+  return { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...extra };
+}
+
+export function spawnKumaDp(args: string[], options: SpawnOptions = {}): KumaDpProcess {
+  const child = spawn(process.execPath, [KUMA_DP_BIN, ...args], {
+    env: options.env ?? baseEnv(),
+    cwd: options.cwd,
+    stdio: ['pipe', 'pipe', 'pipe'],
+    detached: options.detached ?? false,
+  });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (chunk: Buffer) => (out += chunk.toString()));
+  child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
+  if (options.stdin !== undefined) child.stdin!.end(options.stdin);
+  else child.stdin!.end();
+  const exited = waitForExit(child, 120_000);
+  exited.catch(() => {});
+  return {
+    child,
+    pid: child.pid!,
+    stdout: () => out,
+    stderr: () => err,
+    exited,
+    waitForStderr: (pattern, timeoutMs = 10_000) => waitFor(() => err.match(pattern), { timeoutMs, what: `stderr to match ${pattern}; stderr so far:\n${err}` }),
+    waitForExit: (timeoutMs = 15_000) =>
+      Promise.race([
+        exited,
+        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`kuma-dp did not exit within ${timeoutMs}ms; stderr:\n${err}`)), timeoutMs)),
+      ]),
+    signal: (signal) => {
+      try {
+        child.kill(signal);
+      } catch {
+        // already gone
+      }
+    },
+  };
+}
+
+/** Runs kuma-dp to completion. */
+export async function runKumaDp(args: string[], options: SpawnOptions & { timeoutMs?: number } = {}) {
+  const proc = spawnKumaDp(args, options);
+  const status = await proc.waitForExit(options.timeoutMs ?? 15_000);
+  return { ...status, stdout: proc.stdout(), stderr: proc.stderr() };
+}
+
+/** A port that was free a moment ago (for the readiness reporter, which needs a fixed one). */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as { port: number };
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+export async function getReady(port: number): Promise<{ status: number; body: string }> {
+  const response = await fetch(`http://127.0.0.1:${port}/ready`);
+  return { status: response.status, body: (await response.text()).trim() };
+}
+
+/** Gone, or a zombie waiting for a slow reaper: either way it no longer runs. */
+export function processGone(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+  } catch {
+    return true;
+  }
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z');
+  } catch {
+    return true;
+  }
+}
