@@ -5,7 +5,6 @@ import { inlineTokenValue, resolveRunSettings, type RunSettings } from '../confi
 import { addInstallOptions, resolveInstallOptions, type InstallSettings } from '../envoy/install/options.js';
 import { ConfigErrors } from '../errors.js';
 import { SignalRouter } from '../platform/signals.js';
-import { runDataplane } from '../run/run-dataplane.js';
 import type { CliContext } from './context.js';
 import type { CommandResult } from './result.js';
 
@@ -37,6 +36,8 @@ export function runCommand(context: () => CliContext, done: (result: CommandResu
       const resolved = resolveRun(cmd, ctx);
       const signals = new SignalRouter().install();
       try {
+        // Loaded only once the flags are known to be good: a bad flag exits without paying for it.
+        const { runDataplane } = await import('../run/run-dataplane.js');
         const outcome = await runDataplane({
           ...resolved,
           env: ctx.env,

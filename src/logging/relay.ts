@@ -1,28 +1,32 @@
-import { writeSync } from 'node:fs';
+import { writeSync, writevSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from './logger.js';
 
 export type LogSource = 'stdout' | 'stderr';
 
 /**
- * Appended to every piece of a split over-long line except the last, so a reader sees the line was
- * cut (and where) instead of silently getting several unrelated-looking lines.
+ * Appended to every piece of a split over-long line except the last, so a reader sees that the
+ * line was cut (and where) instead of several unrelated-looking lines. A piece holds at most
+ * maxLineBytes of the original line (fewer when the cut is moved off a UTF-8 character), then
+ * this marker, then a newline.
  */
 export const LINE_CONTINUES_MARKER = ' [kuma-dp: line continues]';
+
+export type LineTransform = (line: Buffer, source: LogSource) => Buffer | string;
 
 export interface LogRelayOptions {
   /** A file descriptor (written synchronously) or a stream; default process.stdout. */
   out?: number | Writable;
-  /** Longest line written in one piece, newline excluded; longer lines are split with LINE_CONTINUES_MARKER. */
+  /** Longest piece of a line written as one line, newline excluded; at least 16. */
   maxLineBytes?: number;
   /** How many recent lines tail() keeps. */
   tailLines?: number;
   /**
-   * Rewrites each line (given without its newline; the relay appends one). Without it, whole chunks
-   * are copied through untouched.
+   * Rewrites each line, given without its newline (the relay appends one). Without it, chunks are
+   * copied through untouched.
    */
-  transform?: (line: Buffer, source: LogSource) => Buffer | string;
-  /** Told once when the output fails and Envoy's output starts being discarded. */
+  transform?: LineTransform;
+  /** Told once when the output fails and Envoy's output starts being lost. */
   logger?: Logger;
 }
 
@@ -32,11 +36,16 @@ const MARKER_LINE_END = Buffer.from(`${LINE_CONTINUES_MARKER}\n`);
 const ERROR_LEVELS = [Buffer.from('[error]'), Buffer.from('[critical]')];
 /** Errors after which a descriptor will never take data again; anything else only loses the write at hand. */
 const FATAL_FD_ERRORS = new Set(['EBADF', 'EPIPE', 'EINVAL', 'ECONNRESET']);
+/** Well under IOV_MAX (1024), so writev never refuses a batch. */
+const MAX_IOVECS = 64;
 
 interface Sink {
-  /** Hands whole lines to the output; false asks the caller to pause until the drain callback. */
-  write(data: Buffer): boolean;
-  /** Resolves when everything written so far has reached the OS (or was discarded). */
+  /**
+   * Hands the buffers, whole lines only, to the output in one go (a single writev where the
+   * output allows it); false asks the caller to pause until the drain event.
+   */
+  write(blocks: Buffer[]): boolean;
+  /** Resolves when everything written so far has reached the OS or was discarded. */
   flushed(): Promise<void>;
 }
 
@@ -46,6 +55,12 @@ interface SinkEvents {
   failed(err: Error, permanently: boolean): void;
   /** Bytes that did not reach the output. */
   discarded(bytes: number): void;
+}
+
+function byteLength(blocks: Buffer[]): number {
+  let total = 0;
+  for (const block of blocks) total += block.length;
+  return total;
 }
 
 class StreamSink implements Sink {
@@ -62,21 +77,28 @@ class StreamSink implements Sink {
     out.on('drain', () => events.drain());
   }
 
-  write(data: Buffer): boolean {
+  write(blocks: Buffer[]): boolean {
     if (!this.broken && (this.out.destroyed || this.out.writableEnded)) this.fail(new Error('output stream is closed'));
     if (this.broken) {
-      this.events.discarded(data.length);
+      this.events.discarded(byteLength(blocks));
       return true;
     }
-    this.inflight += 1;
-    return this.out.write(data, (err) => {
-      this.inflight -= 1;
-      if (err) {
-        this.events.discarded(data.length);
-        this.fail(err);
-      }
-      if (this.inflight === 0) this.wake();
-    });
+    // Corked writes reach a stream with _writev (sockets, pipes, files) as one batch.
+    if (blocks.length > 1) this.out.cork();
+    let more = true;
+    for (const block of blocks) {
+      this.inflight += 1;
+      more = this.out.write(block, (err) => {
+        this.inflight -= 1;
+        if (err) {
+          this.events.discarded(block.length);
+          this.fail(err);
+        }
+        if (this.inflight === 0) this.wake();
+      });
+    }
+    if (blocks.length > 1) this.out.uncork();
+    return more;
   }
 
   flushed(): Promise<void> {
@@ -110,18 +132,18 @@ class FdSink implements Sink {
     private readonly events: SinkEvents,
   ) {}
 
-  write(data: Buffer): boolean {
+  write(blocks: Buffer[]): boolean {
     if (this.broken) {
-      this.events.discarded(data.length);
+      this.events.discarded(byteLength(blocks));
       return true;
     }
     if (this.queue.length > 0) {
-      this.queue.push(data);
+      this.queue.push(...blocks);
       return false;
     }
-    const rest = this.writeNow(data);
-    if (!rest) return true;
-    this.queue.push(rest);
+    const rest = this.writeNow(blocks);
+    if (rest.length === 0) return true;
+    this.queue = rest;
     this.scheduleRetry();
     return false;
   }
@@ -131,22 +153,28 @@ class FdSink implements Sink {
     return new Promise((resolve) => this.waiters.push(resolve));
   }
 
-  /** Writes all of data; returns what is left when the descriptor is non-blocking and full. */
-  private writeNow(data: Buffer): Buffer | undefined {
-    let offset = 0;
-    while (offset < data.length) {
+  /** Writes the blocks; returns what is left when the descriptor is non-blocking and full. */
+  private writeNow(blocks: Buffer[]): Buffer[] {
+    let rest = blocks.length > MAX_IOVECS ? [Buffer.concat(blocks)] : blocks;
+    while (rest.length > 0) {
+      let written: number;
       try {
-        offset += writeSync(this.fd, data, offset);
+        written = rest.length === 1 ? writeSync(this.fd, rest[0]!) : writevSync(this.fd, rest);
       } catch (err) {
         const code = (err as NodeJS.ErrnoException).code ?? '';
-        if (code === 'EAGAIN') return data.subarray(offset);
+        if (code === 'EAGAIN') return rest;
         if (FATAL_FD_ERRORS.has(code)) this.broken = true;
         this.events.failed(err as Error, this.broken);
-        this.events.discarded(data.length - offset);
-        return undefined;
+        this.events.discarded(byteLength(rest));
+        return [];
       }
+      // A short write: drop what went out, keep the tail of the block it stopped in.
+      let index = 0;
+      while (index < rest.length && written >= rest[index]!.length) written -= rest[index++]!.length;
+      rest = rest.slice(index);
+      if (written > 0) rest[0] = rest[0]!.subarray(written);
     }
-    return undefined;
+    return [];
   }
 
   private scheduleRetry(): void {
@@ -155,19 +183,10 @@ class FdSink implements Sink {
   }
 
   private retry(): void {
-    while (this.queue.length > 0) {
-      if (this.broken) {
-        this.events.discarded(this.queue.reduce((sum, data) => sum + data.length, 0));
-        this.queue = [];
-        break;
-      }
-      const rest = this.writeNow(this.queue[0]!);
-      if (rest) {
-        this.queue[0] = rest;
-        this.scheduleRetry();
-        return;
-      }
-      this.queue.shift();
+    this.queue = this.broken ? [] : this.writeNow(this.queue);
+    if (this.queue.length > 0) {
+      this.scheduleRetry();
+      return;
     }
     this.retryDelayMs = 1;
     this.events.drain();
@@ -187,19 +206,20 @@ interface Attached {
 
 /**
  * Relays Envoy's stdout and stderr to one output so that every write holds whole lines only:
- * the two sources never interleave inside a line. Without a transform a chunk is written up to its
- * last newline in a single write; only over-long lines are found (by jumping maxLineBytes at a
- * time) and split. Output failures are counted and swallowed while the sources keep being read,
- * so a closed stdout never blocks Envoy nor stops supervision.
+ * the two sources never interleave inside a line. Without a transform a chunk is passed on up to
+ * its last newline without being copied or cut into lines; over-long lines are found by jumping
+ * maxLineBytes at a time. Output failures are counted and swallowed while the sources keep being
+ * read, so a closed stdout neither blocks Envoy nor stops supervision.
  */
 export class LogRelay {
   private readonly sink: Sink;
   private readonly maxLineBytes: number;
   private readonly tailLines: number;
-  private readonly transform: LogRelayOptions['transform'];
+  private readonly transform: LineTransform | undefined;
   private readonly logger: Logger | undefined;
   private readonly attached: Attached[] = [];
-  private readonly recent: string[] = [];
+  /** Newest last; each holds whole lines. */
+  private readonly recentBlocks: Buffer[] = [];
   private lastLevelError: string | undefined;
   private lastStderr: string | undefined;
   private paused = false;
@@ -225,11 +245,12 @@ export class LogRelay {
     this.sink = typeof out === 'number' ? new FdSink(out, events) : new StreamSink(out, events);
   }
 
-  /** Output errors seen (a failed stream counts once), and the bytes that never reached the output. */
+  /** Output errors seen (a failed stream counts once). */
   get writeErrors(): number {
     return this.errors;
   }
 
+  /** Bytes that never reached the output because of those errors. */
   get discardedBytes(): number {
     return this.discarded;
   }
@@ -249,10 +270,10 @@ export class LogRelay {
       if (entry.done) return;
       entry.done = true;
       if (entry.pendingBytes > 0) {
-        const block = Buffer.concat([...entry.pending, NEWLINE_BUFFER]);
+        const line = Buffer.concat([...entry.pending, NEWLINE_BUFFER]);
         entry.pending = [];
         entry.pendingBytes = 0;
-        this.emit(block, source);
+        this.emit([line], source);
       }
       finish();
     };
@@ -269,7 +290,16 @@ export class LogRelay {
 
   /** The last tailLines complete lines, oldest first, across sources (for crash reports). */
   tail(): string[] {
-    return [...this.recent];
+    const lines: string[] = [];
+    for (let index = this.recentBlocks.length - 1; index >= 0 && lines.length < this.tailLines; index -= 1) {
+      const block = this.recentBlocks[index]!;
+      for (let end = block.length - 1; end >= 0 && lines.length < this.tailLines; ) {
+        const start = lineStart(block, end);
+        lines.push(block.toString('utf8', start, end));
+        end = start - 1;
+      }
+    }
+    return lines.reverse();
   }
 
   /** The last line at Envoy's error or critical level, else the last non-empty stderr line. */
@@ -283,60 +313,61 @@ export class LogRelay {
     await this.sink.flushed();
   }
 
+  /** Cuts the chunk into blocks of whole lines (zero-copy except around pending data and splits). */
   private onChunk(entry: Attached, chunk: Buffer): void {
     const max = this.maxLineBytes;
     const size = chunk.length;
-    let parts: Buffer[] | undefined;
-    let copied = 0; // chunk bytes before this offset are already in parts
-    let scan = 0; // start of the current line's bytes in this chunk
-    let lineBytes = entry.pendingBytes;
-    let linesEnd = -1; // offset just past the last newline or split point
+    const blocks: Buffer[] = [];
+    let scan = 0; // a line starts here
 
+    if (entry.pendingBytes > 0) {
+      const room = max - entry.pendingBytes;
+      const newline = chunk.indexOf(NEWLINE);
+      if (newline !== -1 && newline <= room) {
+        scan = newline + 1;
+        blocks.push(Buffer.concat([...entry.pending, chunk.subarray(0, scan)]));
+      } else if (size <= room) {
+        entry.pending.push(chunk);
+        entry.pendingBytes += size;
+        return;
+      } else {
+        scan = utf8Boundary(chunk, room, 0);
+        blocks.push(Buffer.concat([...entry.pending, chunk.subarray(0, scan), MARKER_LINE_END]));
+      }
+      entry.pending = [];
+      entry.pendingBytes = 0;
+    }
+
+    let from = scan; // start of whole lines not yet in blocks
     while (scan < size) {
-      const limit = scan + (max - lineBytes); // a newline at limit ends a line of exactly max bytes
+      const limit = scan + max; // a newline at limit ends a line of exactly max bytes
       const newline = chunk.lastIndexOf(NEWLINE, Math.min(limit, size - 1));
       if (newline >= scan) {
-        // Every line up to this newline is short enough: the next line starts after it.
+        // Every line up to this newline is short enough: continue after it.
         scan = newline + 1;
-        lineBytes = 0;
-        linesEnd = scan;
-        continue;
-      }
-      if (limit >= size) {
-        lineBytes += size - scan;
+      } else if (limit >= size) {
         break;
+      } else {
+        const cut = utf8Boundary(chunk, limit, scan);
+        if (scan > from) blocks.push(chunk.subarray(from, scan));
+        blocks.push(Buffer.concat([chunk.subarray(scan, cut), MARKER_LINE_END]));
+        scan = cut;
+        from = cut;
       }
-      const cut = utf8Boundary(chunk, limit, scan);
-      parts ??= [...entry.pending];
-      parts.push(chunk.subarray(copied, cut), MARKER_LINE_END);
-      copied = cut;
-      scan = cut;
-      lineBytes = 0;
-      linesEnd = cut;
     }
-
-    if (linesEnd < 0) {
-      entry.pending.push(chunk);
-      entry.pendingBytes = lineBytes;
-      return;
+    if (scan > from) blocks.push(chunk.subarray(from, scan));
+    if (scan < size) {
+      entry.pending = [chunk.subarray(scan)];
+      entry.pendingBytes = size - scan;
     }
-    let block: Buffer;
-    if (!parts && entry.pending.length === 0) {
-      block = chunk.subarray(0, linesEnd);
-    } else {
-      parts ??= [...entry.pending];
-      parts.push(chunk.subarray(copied, linesEnd));
-      block = Buffer.concat(parts);
-    }
-    entry.pending = linesEnd < size ? [chunk.subarray(linesEnd)] : [];
-    entry.pendingBytes = lineBytes;
-    this.emit(block, entry.source);
+    if (blocks.length > 0) this.emit(blocks, entry.source);
   }
 
-  /** block: whole lines, each ending in a newline. */
-  private emit(block: Buffer, source: LogSource): void {
-    this.observe(block, source);
-    const data = this.transform ? this.transformLines(block, source, this.transform) : block;
+  /** blocks: whole lines, each ending in a newline. */
+  private emit(blocks: Buffer[], source: LogSource): void {
+    for (const block of blocks) this.observe(block, source);
+    const transform = this.transform;
+    const data = transform ? [Buffer.concat(blocks.map((block) => transformLines(block, source, transform)))] : blocks;
     if (!this.sink.write(data) && !this.paused) {
       this.paused = true;
       for (const entry of this.attached) if (!entry.done) entry.stream.pause();
@@ -349,40 +380,19 @@ export class LogRelay {
     for (const entry of this.attached) if (!entry.done) entry.stream.resume();
   }
 
-  private transformLines(block: Buffer, source: LogSource, transform: NonNullable<LogRelayOptions['transform']>): Buffer {
-    const out: Buffer[] = [];
-    for (let start = 0; start < block.length; ) {
-      const newline = block.indexOf(NEWLINE, start);
-      const line = block.subarray(start, newline);
-      let rewritten: Buffer | string;
-      try {
-        rewritten = transform(line, source);
-      } catch {
-        rewritten = line;
-      }
-      out.push(typeof rewritten === 'string' ? Buffer.from(rewritten) : rewritten, NEWLINE_BUFFER);
-      start = newline + 1;
-    }
-    return Buffer.concat(out);
-  }
-
-  /** Updates tail and error lines from the end of a block, without walking every line. */
+  /**
+   * Keeps what tail() and lastErrorLine() need without walking every line: the block itself (the
+   * last tailLines blocks hold at least the last tailLines lines), one forward search per error
+   * level, and the last non-empty stderr line.
+   */
   private observe(block: Buffer, source: LogSource): void {
-    const lines: string[] = [];
-    let end = block.length - 1;
-    while (lines.length < this.tailLines && end >= 0) {
-      const start = lineStart(block, end);
-      lines.push(block.toString('utf8', start, end));
-      end = start - 1;
-    }
-    this.recent.push(...lines.reverse());
-    if (this.recent.length > this.tailLines) this.recent.splice(0, this.recent.length - this.tailLines);
+    this.recentBlocks.push(block);
+    if (this.recentBlocks.length > this.tailLines) this.recentBlocks.shift();
 
     let levelAt = -1;
-    for (const level of ERROR_LEVELS) levelAt = Math.max(levelAt, block.lastIndexOf(level));
+    for (const level of ERROR_LEVELS) levelAt = Math.max(levelAt, lastMatch(block, level));
     if (levelAt >= 0) {
-      const start = lineStart(block, levelAt);
-      this.lastLevelError = block.toString('utf8', start, block.indexOf(NEWLINE, levelAt)).trimEnd();
+      this.lastLevelError = block.toString('utf8', lineStart(block, levelAt), block.indexOf(NEWLINE, levelAt)).trimEnd();
     }
 
     if (source === 'stderr') {
@@ -409,7 +419,32 @@ export class LogRelay {
   }
 }
 
-/** Offset of the first byte of the line whose newline (or end) is at `end`. */
+/** Each line of a whole-lines block through the transform; a transform that throws leaves its line as is. */
+function transformLines(block: Buffer, source: LogSource, transform: LineTransform): Buffer {
+  const out: Buffer[] = [];
+  for (let start = 0; start < block.length; ) {
+    const newline = block.indexOf(NEWLINE, start);
+    const line = block.subarray(start, newline);
+    let rewritten: Buffer | string;
+    try {
+      rewritten = transform(line, source);
+    } catch {
+      rewritten = line;
+    }
+    out.push(typeof rewritten === 'string' ? Buffer.from(rewritten) : rewritten, NEWLINE_BUFFER);
+    start = newline + 1;
+  }
+  return Buffer.concat(out);
+}
+
+/** Offset of the last occurrence, by forward searches (about twice as fast as Buffer#lastIndexOf on Node 20). */
+function lastMatch(block: Buffer, needle: Buffer): number {
+  let found = block.indexOf(needle);
+  for (let next = found; next >= 0; next = block.indexOf(needle, next + 1)) found = next;
+  return found;
+}
+
+/** Offset of the first byte of the line whose newline is at `end`. */
 function lineStart(block: Buffer, end: number): number {
   // lastIndexOf with a negative offset would search from the end of the buffer.
   return end === 0 ? 0 : block.lastIndexOf(NEWLINE, end - 1) + 1;

@@ -57,13 +57,16 @@ export function startReadinessServer(options: ReadinessServerOptions): Promise<R
       send(res, method, { status: 405, body: 'method not allowed\n', headers: { allow: 'GET, HEAD' } });
       return;
     }
-    probe().then(
-      (answer) => send(res, method, answer),
-      (err: unknown) => {
-        logger.debug('readiness probe failed', { err });
-        send(res, method, { status: 503, body: 'envoy not ready' });
-      },
-    );
+    // Through a promise chain, so that a probe throwing synchronously also answers 503.
+    Promise.resolve()
+      .then(probe)
+      .then(
+        (answer) => send(res, method, answer),
+        (err: unknown) => {
+          logger.debug('readiness probe failed', { err });
+          send(res, method, { status: 503, body: 'envoy not ready' });
+        },
+      );
   });
   return new Promise((resolve, reject) => {
     server.once('error', (err: NodeJS.ErrnoException) => {

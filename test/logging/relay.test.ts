@@ -101,8 +101,8 @@ describe('Envoy log relay', () => {
     const path = join(dir, 'out.log');
     const out = createWriteStream(path);
     const relay = new LogRelay({ out });
-    const a = generator(60_000, 'A', 1);
-    const b = generator(60_000, 'B', 2);
+    const a = generator(30_000, 'A', 1);
+    const b = generator(30_000, 'B', 2);
     relay.attach(a.stdout!, 'stdout');
     relay.attach(b.stderr!, 'stderr');
     await relay.drained();
@@ -115,7 +115,7 @@ describe('Envoy log relay', () => {
       expect(`${text}\n`).to.equal(line(prefix, next[prefix]));
       next[prefix] += 1;
     }
-    expect(next).to.deep.equal({ A: 60_000, B: 60_000 });
+    expect(next).to.deep.equal({ A: 30_000, B: 30_000 });
   });
 
   it('splits a 200 KiB line into marked pieces and keeps every byte', async () => {

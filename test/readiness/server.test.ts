@@ -90,6 +90,10 @@ describe('readiness reporter', () => {
     const reply = await request(server!.port, '/ready');
     expect(reply).to.include({ status: 503, body: 'envoy not ready' });
     expect(reply.headers['cache-control']).to.equal('no-cache, max-age=0');
+    answer = () => {
+      throw new Error('thrown before any promise');
+    };
+    expect(await request(server!.port, '/ready')).to.include({ status: 503, body: 'envoy not ready' });
   });
 
   it('fails with a one-line ConfigError naming the port and KUMA_READINESS_PORT when the port is taken', async () => {

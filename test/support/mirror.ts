@@ -2,6 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
@@ -153,10 +154,11 @@ export class Mirror {
     readonly origin: string,
   ) {}
 
-  static async start(): Promise<Mirror> {
-    const server = createServer();
+  /** Over https when given a certificate and key (clients must trust the certificate). */
+  static async start(tls?: { cert: string; key: string }): Promise<Mirror> {
+    const server = tls ? createHttpsServer(tls) : createServer();
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    const mirror = new Mirror(server, `http://127.0.0.1:${(server.address() as AddressInfo).port}`);
+    const mirror = new Mirror(server, `${tls ? 'https' : 'http'}://127.0.0.1:${(server.address() as AddressInfo).port}`);
     server.on('request', (req, res) => mirror.handle(req, res));
     return mirror;
   }

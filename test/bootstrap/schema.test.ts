@@ -1,0 +1,261 @@
+import { expect } from 'chai';
+import { parse } from 'yaml';
+import { validateBootstrap, validateBootstrapYaml, type BootstrapValidation } from '../../src/bootstrap/schema/validate.js';
+
+/** The minimal v3 bootstrap of reference/envoy-contract.md §E. */
+const GOOD_YAML = `
+node:
+  id: default.web-1
+  cluster: web
+  metadata: { dataplane.admin.port: "9901" }
+admin:
+  address: { socket_address: { address: 127.0.0.1, port_value: 9901 } }
+  access_log:
+  - name: envoy.access_loggers.file
+    typed_config:
+      "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
+      path: /dev/null
+dynamic_resources:
+  ads_config:
+    api_type: GRPC
+    transport_api_version: V3
+    set_node_on_first_message_only: true
+    grpc_services:
+    - envoy_grpc: { cluster_name: xds_cluster }
+  cds_config: { ads: {}, resource_api_version: V3 }
+  lds_config: { ads: {}, resource_api_version: V3 }
+static_resources:
+  clusters:
+  - name: xds_cluster
+    type: STRICT_DNS
+    connect_timeout: 5s
+    dns_lookup_family: V4_ONLY
+    typed_extension_protocol_options:
+      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
+        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
+        explicit_http_config: { http2_protocol_options: {} }
+    load_assignment:
+      cluster_name: xds_cluster
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address: { socket_address: { address: control-plane.example, port_value: 5678 } }
+    transport_socket:
+      name: envoy.transport_sockets.tls
+      typed_config:
+        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
+        sni: control-plane.example
+        common_tls_context:
+          validation_context: { trusted_ca: { filename: /etc/xds/ca.pem } }
+layered_runtime:
+  layers:
+  - { name: static, static_layer: { re2.max_program_size.error_level: 4294967295 } }
+  - { name: admin, admin_layer: {} }
+stats_config:
+  stats_tags:
+  - { tag_name: worker, regex: '(worker_([0-9]+)\\.)' }
+`;
+
+type Doc = Record<string, any>;
+
+/** A fresh copy of the good bootstrap, changed by `edit`. */
+function good(edit: (doc: Doc) => void = () => {}): Doc {
+  const doc = parse(GOOD_YAML) as Doc;
+  edit(doc);
+  return doc;
+}
+
+const cluster = (doc: Doc): Doc => doc['static_resources']['clusters'][0];
+const tls = (doc: Doc): Doc => cluster(doc)['transport_socket']['typed_config'];
+const ads = (doc: Doc): Doc => doc['dynamic_resources']['ads_config'];
+
+function problemsOf(result: BootstrapValidation): { path: string; message: string }[] {
+  expect(result.ok, 'expected the bootstrap to be rejected').to.equal(false);
+  return result.ok ? [] : result.problems;
+}
+
+/** The single problem of a rejected bootstrap. */
+function onlyProblem(doc: unknown): { path: string; message: string } {
+  const problems = problemsOf(validateBootstrap(doc, { source: 'test.yaml' }));
+  expect(problems).to.have.length(1);
+  return problems[0]!;
+}
+
+function rename(holder: Doc, from: string, to: string): void {
+  holder[to] = holder[from];
+  delete holder[from];
+}
+
+describe('bootstrap schema validation', function () {
+  // The first call loads the descriptor set; keep it out of the per-test timings.
+  before(function () {
+    this.timeout(20_000);
+    validateBootstrap(good());
+  });
+
+  describe('accepts', function () {
+    it('the minimal v3 bootstrap of the Envoy reference', function () {
+      expect(validateBootstrap(good())).to.deep.equal({ ok: true });
+    });
+
+    it('the same bootstrap as YAML text', function () {
+      expect(validateBootstrapYaml(GOOD_YAML, 'good.yaml')).to.deep.equal({ ok: true });
+    });
+
+    it('camelCase keys, as kuma-cp writes them', function () {
+      const doc = good((d) => {
+        rename(tls(d), 'common_tls_context', 'commonTlsContext');
+        rename(cluster(d), 'connect_timeout', 'connectTimeout');
+        rename(d, 'static_resources', 'staticResources');
+      });
+      expect(validateBootstrap(doc)).to.deep.equal({ ok: true });
+    });
+  });
+
+  describe('names the exact path of a schema error', function () {
+    it('an unknown top-level field', function () {
+      const problem = onlyProblem(good((d) => rename(d, 'admin', 'admn')));
+      expect(problem.path).to.equal('admn');
+      expect(problem.message).to.include('unknown field "admn"').and.include('did you mean "admin"');
+    });
+
+    it('an unknown field inside a cluster', function () {
+      const problem = onlyProblem(good((d) => rename(cluster(d), 'connect_timeout', 'conect_timeout')));
+      expect(problem.path).to.equal('static_resources.clusters[0].conect_timeout');
+      expect(problem.message).to.include('envoy.config.cluster.v3.Cluster').and.include('did you mean "connect_timeout"');
+    });
+
+    it('an unknown field inside a typed_config (Any)', function () {
+      const problem = onlyProblem(good((d) => rename(tls(d)['common_tls_context']['validation_context'], 'trusted_ca', 'trusted_caa')));
+      expect(problem.path).to.equal('static_resources.clusters[0].transport_socket.typed_config.common_tls_context.validation_context.trusted_caa');
+      expect(problem.message).to.include('CertificateValidationContext');
+    });
+
+    it('an unknown field inside a typed_extension_protocol_options map entry', function () {
+      const options = (d: Doc): Doc => cluster(d)['typed_extension_protocol_options']['envoy.extensions.upstreams.http.v3.HttpProtocolOptions'];
+      const problem = onlyProblem(good((d) => rename(options(d)['explicit_http_config'], 'http2_protocol_options', 'http2_options')));
+      expect(problem.path).to.equal(
+        'static_resources.clusters[0].typed_extension_protocol_options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"].explicit_http_config.http2_options',
+      );
+    });
+
+    it('a bad enum value', function () {
+      const problem = onlyProblem(good((d) => (ads(d)['api_type'] = 'GRCP')));
+      expect(problem.path).to.equal('dynamic_resources.ads_config.api_type');
+      expect(problem.message).to.include('"GRCP"').and.include('did you mean "GRPC"').and.include('DELTA_GRPC');
+    });
+
+    it('a bad duration', function () {
+      const problem = onlyProblem(good((d) => (cluster(d)['connect_timeout'] = '5')));
+      expect(problem.path).to.equal('static_resources.clusters[0].connect_timeout');
+      expect(problem.message).to.include('invalid duration "5"').and.include('"5s"');
+    });
+
+    it('an unknown @type', function () {
+      const problem = onlyProblem(good((d) => (tls(d)['@type'] = 'type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContex')));
+      expect(problem.path).to.equal('static_resources.clusters[0].transport_socket.typed_config["@type"]');
+      expect(problem.message).to.include('unknown type');
+    });
+
+    it('a wrong value type in a list element', function () {
+      const problem = onlyProblem(good((d) => (d['stats_config']['stats_tags'][0]['regex'] = 7)));
+      expect(problem.path).to.equal('stats_config.stats_tags[0].regex');
+    });
+
+    it('two members of one oneof: the message holding them', function () {
+      const problem = onlyProblem(good((d) => (d['admin']['address']['pipe'] = { path: '/tmp/admin.sock' })));
+      expect(problem.path).to.equal('admin.address');
+      expect(problem.message).to.include('oneof');
+    });
+
+    it('a document that is not a mapping', function () {
+      expect(onlyProblem(['node']).path).to.equal('(root)');
+      expect(onlyProblem(null).path).to.equal('(root)');
+    });
+
+    it('a YAML syntax error, with line and column', function () {
+      const problems = problemsOf(validateBootstrapYaml('node:\n  id: [a\nadmin: {}\n', 'broken.yaml'));
+      expect(problems).to.have.length(1);
+      expect(problems[0]!.path).to.equal('(yaml)');
+      expect(problems[0]!.message).to.match(/^line \d+, column \d+: /);
+    });
+
+    it('a duplicate YAML key', function () {
+      const problems = problemsOf(validateBootstrapYaml('node: {}\nnode: {}\n', 'dup.yaml'));
+      expect(problems[0]!.path).to.equal('(yaml)');
+    });
+
+    it('a one-line summary naming the source', function () {
+      const result = validateBootstrap(good((d) => rename(d, 'admin', 'admn')), { source: "the control plane's bootstrap" });
+      expect(result.ok).to.equal(false);
+      if (result.ok) return;
+      expect(result.summary).to.match(/^the control plane's bootstrap: admn: unknown field/);
+      expect(result.summary).to.not.include('\n');
+    });
+  });
+
+  describe('enforces the startup rules Envoy checks beyond the schema', function () {
+    const cases: [string, (d: Doc) => void, string, RegExp][] = [
+      ['an empty node id with ADS', (d) => (d['node']['id'] = ''), 'node.id', /node id and cluster/],
+      ['a missing node cluster with ADS', (d) => delete d['node']['cluster'], 'node.cluster', /node id and cluster/],
+      ['a transport API other than V3', (d) => (ads(d)['transport_api_version'] = 'AUTO'), 'dynamic_resources.ads_config.transport_api_version', /V3/],
+      ['AGGREGATED_GRPC', (d) => (ads(d)['api_type'] = 'AGGREGATED_GRPC'), 'dynamic_resources.ads_config.api_type', /not supported/],
+      ['AGGREGATED_DELTA_GRPC', (d) => (ads(d)['api_type'] = 'AGGREGATED_DELTA_GRPC'), 'dynamic_resources.ads_config.api_type', /not supported/],
+      ['a missing api_type', (d) => delete ads(d)['api_type'], 'dynamic_resources.ads_config.api_type', /missing/],
+      ['ADS without a gRPC service', (d) => (ads(d)['grpc_services'] = []), 'dynamic_resources.ads_config.grpc_services', /gRPC service/],
+      [
+        'an ADS cluster that is not defined statically',
+        (d) => (ads(d)['grpc_services'][0]['envoy_grpc']['cluster_name'] = 'elsewhere'),
+        'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name',
+        /"elsewhere" is not defined in static_resources.clusters/,
+      ],
+      ['an admin port above 65535', (d) => (d['admin']['address']['socket_address']['port_value'] = 70000), 'admin.address.socket_address.port_value', /70000/],
+      [
+        'an endpoint port above 65535',
+        (d) => (cluster(d)['load_assignment']['endpoints'][0]['lb_endpoints'][0]['endpoint']['address']['socket_address']['port_value'] = 65536),
+        'static_resources.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].endpoint.address.socket_address.port_value',
+        /65536/,
+      ],
+      ['a zero connect_timeout', (d) => (cluster(d)['connect_timeout'] = '0s'), 'static_resources.clusters[0].connect_timeout', /greater than 0/],
+      ['a negative connect_timeout', (d) => (cluster(d)['connect_timeout'] = '-1s'), 'static_resources.clusters[0].connect_timeout', /greater than 0/],
+      [
+        'an admin unix socket path longer than the OS allows',
+        (d) => (d['admin']['address'] = { pipe: { path: `/tmp/${'x'.repeat(120)}.sock` } }),
+        'admin.address.pipe.path',
+        /unix socket path/,
+      ],
+    ];
+    for (const [what, edit, path, message] of cases) {
+      it(`rejects ${what}`, function () {
+        const problem = onlyProblem(good(edit));
+        expect(problem.path).to.equal(path);
+        expect(problem.message).to.match(message);
+      });
+    }
+
+    it('rejects an unnamed cluster (and the ADS reference that now dangles)', function () {
+      const problems = problemsOf(validateBootstrap(good((d) => (cluster(d)['name'] = ''))));
+      expect(problems.map((p) => p.path)).to.deep.equal([
+        'static_resources.clusters[0].name',
+        'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name',
+      ]);
+    });
+
+    it('accepts port 65535 and a bootstrap without dynamic resources or node', function () {
+      const doc = good((d) => {
+        d['admin']['address']['socket_address']['port_value'] = 65535;
+        delete d['dynamic_resources'];
+        delete d['node'];
+      });
+      expect(validateBootstrap(doc)).to.deep.equal({ ok: true });
+    });
+
+    it('reports every rule violation at once', function () {
+      const doc = good((d) => {
+        d['node']['id'] = '';
+        ads(d)['transport_api_version'] = 'AUTO';
+      });
+      expect(problemsOf(validateBootstrap(doc))).to.have.length(2);
+    });
+  });
+});
