@@ -54,8 +54,15 @@ function protoFiles(dir: string): string[] {
     .map((f) => join(dir, f));
 }
 
-function newestMtime(paths: readonly string[]): number {
-  return paths.reduce((newest, p) => Math.max(newest, statSync(p).mtimeMs), 0);
+/**
+ * Newest change among the inputs. ctime too, because npm extracts packages with a fixed old
+ * mtime: after an upgrade of @grpc/grpc-js-xds only the ctime says the protos are new.
+ */
+function newestChange(paths: readonly string[]): number {
+  return paths.reduce((newest, p) => {
+    const stat = statSync(p);
+    return Math.max(newest, stat.mtimeMs, stat.ctimeMs);
+  }, 0);
 }
 
 /**
@@ -100,7 +107,7 @@ function compilableV3Files(workspace: string): string[] {
 function buildSchema(): { skipped: boolean; files: number } {
   const deps = depsDir();
   const inputs = [...protoFiles(deps), SCRIPT_SOURCE].filter((p) => existsSync(p));
-  if (existsSync(SCHEMA_PATH) && statSync(SCHEMA_PATH).mtimeMs > newestMtime(inputs)) return { skipped: true, files: 0 };
+  if (existsSync(SCHEMA_PATH) && statSync(SCHEMA_PATH).mtimeMs > newestChange(inputs)) return { skipped: true, files: 0 };
 
   const buf = bufLauncher();
   const workspace = mkdtempSync(join(tmpdir(), 'kuma-dp-schema-'));

@@ -2,8 +2,6 @@ import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { ConfigError, KumaDpError } from '../errors.js';
 import { fsErrorReason } from '../bootstrap/file.js';
-import { prepare } from '../run/prepare.js';
-import { obtainBootstrap } from '../run/obtain-bootstrap.js';
 import type { CliContext } from './context.js';
 import { addRunOptions, resolveRun } from './run.js';
 
@@ -14,6 +12,7 @@ function generateCommand(context: () => CliContext): Command {
       const resolved = resolveRun(cmd, ctx);
       const settings = { ...resolved.settings, bootstrap: 'local' as const };
       const logger = ctx.logger.child('bootstrap');
+      const [{ prepare }, { obtainBootstrap }] = await Promise.all([import('../run/prepare.js'), import('../run/obtain-bootstrap.js')]);
       const prepared = await prepare({ ...resolved, settings, env: ctx.env, cwd: ctx.cwd, logger, signal: new AbortController().signal, stdin: process.stdin, selfPath: ctx.selfPath });
       try {
         const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: new AbortController().signal });

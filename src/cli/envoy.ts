@@ -1,7 +1,7 @@
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { findEnvoyBinary, type ResolvedEnvoy } from '../envoy/binary.js';
-import { envoyRoot, listManaged, managedBinary } from '../envoy/install/cache.js';
+import { envoyRoot, listManaged } from '../envoy/install/cache.js';
 import { addInstallOptions, resolveInstallOptions, type InstallCliOptions, type InstallSettings } from '../envoy/install/options.js';
 import { formatVersionSpec, parseVersionSpec, VERSION_FORMS } from '../envoy/install/version-spec.js';
 import { ConfigErrors, KumaDpError } from '../errors.js';
@@ -27,10 +27,15 @@ function settingsFrom(cli: InstallCliOptions, version?: string): InstallSettings
   return settings;
 }
 
+/** --binary-path > KUMA_DATAPLANE_RUNTIME_BINARY_PATH, as `run` reads it. */
+function binaryPathOf(opts: { binaryPath?: string }): string | undefined {
+  return opts.binaryPath ?? (process.env.KUMA_DATAPLANE_RUNTIME_BINARY_PATH || undefined);
+}
+
 /** What `run` would start, without installing anything or touching the network. */
 function runWouldUse(settings: InstallSettings, binaryPath: string | undefined, logger: Logger): Promise<ResolvedEnvoy> {
   return findEnvoyBinary({
-    binaryPath: binaryPath ?? (process.env.KUMA_DATAPLANE_RUNTIME_BINARY_PATH || undefined),
+    binaryPath,
     install: settings,
     cwd: process.cwd(),
     selfDir: SELF_DIR,
@@ -40,11 +45,11 @@ function runWouldUse(settings: InstallSettings, binaryPath: string | undefined, 
 }
 
 /** SIGINT/SIGTERM abort the install (which then removes its temp files); a second one kills at once. */
-async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+async function interruptible<T>(outcome: string, work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const controller = new AbortController();
   const handlers = (['SIGINT', 'SIGTERM'] as const).map((name) => {
     const handler = (): void => {
-      controller.abort(new KumaDpError(`interrupted by ${name}; nothing was installed`, { exitCode: name === 'SIGINT' ? 130 : 143 }));
+      controller.abort(new KumaDpError(`interrupted by ${name}; ${outcome}`, { exitCode: name === 'SIGINT' ? 130 : 143 }));
     };
     process.once(name, handler);
     return [name, handler] as const;
@@ -65,7 +70,7 @@ function installCommand(ctx: EnvoyCommandContext): Command {
     const settings = settingsFrom(opts, version);
     const logger = ctx.logger();
     const { installEnvoy } = await import('../envoy/install/installer.js');
-    const result = await interruptible((signal) =>
+    const result = await interruptible('nothing was installed', (signal) =>
       installEnvoy({ settings, version: settings.envoyVersion ?? PINNED_ENVOY_VERSION, logger, signal }),
     );
     if (!result.downloaded) logger.info('Envoy is already installed', { version: result.version, path: result.path });
@@ -81,10 +86,12 @@ function listCommand(ctx: EnvoyCommandContext): Command {
     .action(async (opts: InstallCliOptions & { binaryPath?: string }) => {
       const settings = settingsFrom(opts);
       const installed = await listManaged(settings.cacheDir);
-      const chosen = await runWouldUse(settings, opts.binaryPath, ctx.logger()).catch(() => undefined);
+      const binaryPath = binaryPathOf(opts);
+      const chosen = await runWouldUse(settings, binaryPath, ctx.logger()).catch(() => undefined);
       const lines = installed.map(({ version, path }) => `${path === chosen?.path ? '*' : ' '} ${version.padEnd(9)} ${path}`);
       if (installed.length === 0) lines.push(`no managed Envoy installed in ${envoyRoot(settings.cacheDir)}; add one with \`kuma-dp envoy install\``);
-      if (!chosen) lines.push('kuma-dp run would find no Envoy');
+      if (!chosen && binaryPath === undefined && settings.envoyVersion) lines.push(`kuma-dp run would first install Envoy ${settings.envoyVersion} (--envoy-version)`);
+      else if (!chosen) lines.push('kuma-dp run would find no Envoy (`kuma-dp envoy which` says where it looked)');
       else if (!installed.some((m) => m.path === chosen.path)) lines.push(`kuma-dp run would use ${chosen.path} (${chosen.source})`);
       process.stdout.write(`${lines.join('\n')}\n`);
     });
@@ -98,7 +105,8 @@ function whichCommand(ctx: EnvoyCommandContext): Command {
     .option('--envoy-version <version>', 'as for run (env KUMA_DATAPLANE_RUNTIME_ENVOY_VERSION)')
     .action(async (version: string | undefined, opts: InstallCliOptions & { binaryPath?: string }) => {
       const settings = settingsFrom(opts, version);
-      const found = await runWouldUse(settings, version === undefined ? opts.binaryPath : undefined, ctx.logger());
+      // A VERSION asks for that managed Envoy, whatever a binary path would say.
+      const found = await runWouldUse(settings, version === undefined ? binaryPathOf(opts) : undefined, ctx.logger());
       process.stdout.write(`${found.path}\n`);
     });
 }
@@ -110,8 +118,8 @@ function removeCommand(ctx: EnvoyCommandContext): Command {
     .action(async (version: string) => {
       const settings = settingsFrom({});
       const { removeEnvoy } = await import('../envoy/install/remove.js');
-      await interruptible((signal) => removeEnvoy(settings.cacheDir, version, ctx.logger(), signal));
-      process.stdout.write(`removed ${managedBinary(settings.cacheDir, version)}\n`);
+      const dir = await interruptible(`Envoy ${version} was not removed`, (signal) => removeEnvoy(settings.cacheDir, version, ctx.logger(), signal));
+      process.stdout.write(`removed Envoy ${version} (${dir})\n`);
     });
 }
 

@@ -24,6 +24,8 @@ export function buildProgram(onResult: (result: CommandResult) => void): { progr
     ctx ??= createContext(program.opts<RootOptions>(), process.env, SELF_PATH);
     return ctx;
   };
+  // Root flags are checked for every command, even those that log nothing.
+  program.hook('preAction', () => void context());
   program.addCommand(runCommand(context, onResult));
   program.addCommand(waitCommand(context));
   program.addCommand(versionCommand());

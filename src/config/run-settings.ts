@@ -12,6 +12,8 @@ export type EnvoyOutput = 'raw' | 'tagged' | 'json';
 /** Everything `kuma-dp run` needs, typed and validated; the token itself is never held here. */
 export interface RunSettings {
   cpAddress: URL;
+  /** As typed: URL parsing drops an explicit default port (https://cp:443), which a bootstrap must keep. */
+  cpAddressText: string;
   name: string | undefined;
   mesh: string | undefined;
   dataplaneInline: string | undefined;
@@ -133,6 +135,7 @@ export function resolveRunSettings(cli: RawValues, env: NodeJS.ProcessEnv, logLe
   const inlineTokenRaw = text('dataplaneToken');
   const settings: RunSettings = {
     cpAddress,
+    cpAddressText: cpText,
     name,
     mesh,
     dataplaneInline: text('dataplane'),

@@ -16,14 +16,19 @@ interface PidRecord {
   configPath: string;
 }
 
-/** Field 22 of /proc/<pid>/stat: start time in clock ticks since boot. */
-export function processStartTime(pid: number): string | undefined {
+/** The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses). */
+function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
   } catch {
     return undefined;
   }
+}
+
+/** Field 22 of /proc/<pid>/stat: start time in clock ticks since boot. */
+export function processStartTime(pid: number): string | undefined {
+  return statFields(pid)?.[19];
 }
 
 function commandLine(pid: number): string[] {
@@ -57,11 +62,16 @@ export async function findStaleEnvoy(workDir: string): Promise<number | undefine
   return commandLine(record.pid).includes(record.configPath) ? record.pid : undefined;
 }
 
+/**
+ * Still running. A zombie is not: once the stale Envoy has exited it stays a zombie until whoever
+ * adopted it reaps it, and a slow reaper (a container's PID 1 that is not an init) must not make
+ * us wait out the kill grace for a process that is already gone.
+ */
 export function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
+  return statFields(pid)?.[0] !== 'Z';
 }

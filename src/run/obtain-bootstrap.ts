@@ -72,6 +72,11 @@ async function remoteBootstrap(ctx: ObtainContext): Promise<string> {
   return response.bootstrapYaml;
 }
 
+function adminPortOf(resource: Record<string, unknown> | undefined): number | undefined {
+  const networking = resource?.networking as { admin?: { port?: unknown } } | undefined;
+  return typeof networking?.admin?.port === 'number' ? networking.admin.port : undefined;
+}
+
 async function localBootstrap(ctx: ObtainContext): Promise<string> {
   const { settings, prepared } = ctx;
   const [{ generateLocalBootstrap }, { detectSystemCaPath: systemCa }] = await Promise.all([
@@ -79,13 +84,14 @@ async function localBootstrap(ctx: ObtainContext): Promise<string> {
     import('../bootstrap/remote/host-facts.js'),
   ]);
   return generateLocalBootstrap({
-    cpAddress: settings.cpAddress.href,
+    cpAddress: settings.cpAddressText,
     mesh: prepared.mesh,
     name: prepared.name,
     dataplane: prepared.dataplane?.resource,
     token: prepared.tokenPath ? await readToken(prepared.tokenPath) : undefined,
     workdir: prepared.workDir.path,
-    adminSocket: false,
+    // kuma-cp's default: a socket in the work dir, so instances on one host never fight over a port.
+    adminSocket: adminPortOf(prepared.dataplane?.resource) === undefined,
     caCertPem: prepared.caCertPem,
     systemCaPath: await systemCa(),
     kumaDpVersion: buildInfo().version,

@@ -66,14 +66,33 @@ function startupSignals(ctx: RunContext, abort: AbortController): { forced: Prom
   return { forced };
 }
 
+function signalPid(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    // Gone in the meantime: nothing left to stop.
+  }
+}
+
+/** A stale Envoy keeps the admin socket and the listener ports: stop it before ours starts (kuma#686). */
 async function stopStaleEnvoy(workDir: string, logger: Logger): Promise<void> {
   const pid = await findStaleEnvoy(workDir);
   if (pid === undefined) return;
   logger.warn('stopping an Envoy left running by an earlier kuma-dp with this work dir', { pid });
-  process.kill(pid, 'SIGTERM');
-  const deadline = Date.now() + KILL_GRACE_MS;
-  while (isAlive(pid) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
-  if (isAlive(pid)) process.kill(pid, 'SIGKILL');
+  signalPid(pid, 'SIGTERM');
+  if (await exitsWithin(pid, KILL_GRACE_MS)) return;
+  logger.warn('the stale Envoy ignored SIGTERM; killing it', { pid });
+  signalPid(pid, 'SIGKILL');
+  await exitsWithin(pid, KILL_GRACE_MS);
+}
+
+async function exitsWithin(pid: number, ms: number): Promise<boolean> {
+  const deadline = Date.now() + ms;
+  while (isAlive(pid)) {
+    if (Date.now() >= deadline) return false;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  return true;
 }
 
 /** `kuma-dp run`: prepare, get the bootstrap, supervise Envoy, and say how it ended. */

@@ -60,6 +60,14 @@ export interface SupervisorResult {
   forced?: boolean;
 }
 
+/**
+ * Envoy's crash handler opens its backtrace with `Caught Segmentation fault, suspect faulting
+ * address ...`: on a signal that line says more than the last one (a stack frame).
+ */
+function crashLine(tail: readonly string[]): string | undefined {
+  return tail.findLast((line) => /\] Caught [A-Z]/.test(line));
+}
+
 const STARTING_POLL_MS = 100;
 const LIVE_POLL_MS = 1000;
 const EXTEND_EVERY_MS = 5000;
@@ -101,6 +109,8 @@ export class Supervisor {
 
   /** Starts Envoy and resolves with kuma-dp's exit once supervision is over. */
   run(): Promise<SupervisorResult> {
+    // A shutdown signal that arrived before run() has already settled the result: start nothing.
+    if (this.stateValue === 'stopped') return this.result;
     void this.startEnvoy();
     const watchdog = this.options.watchdogIntervalMs;
     if (watchdog) this.every(watchdog, () => this.feedWatchdog(watchdog));
@@ -150,7 +160,8 @@ export class Supervisor {
     }
   }
 
-  private transition(to: SupervisorState, fields: Record<string, unknown> = {}): void {
+  /** Moves to `to` and tells systemd, with `extra` fields (READY=1, STOPPING=1) in the same message. */
+  private transition(to: SupervisorState, fields: Record<string, unknown> = {}, extra: Record<string, string> = {}): void {
     const from = this.stateValue;
     if (from === to) return;
     this.stateValue = to;
@@ -160,12 +171,12 @@ export class Supervisor {
       idle: 'not started',
       starting: `Envoy starting (pid ${pid})`,
       live: `Envoy live (pid ${pid})`,
-      backoff: 'Envoy exited, waiting to restart',
+      backoff: `Envoy ${String(fields.how)}, restarting in ${String(fields.delay)}`,
       draining: `draining Envoy (pid ${pid})`,
       stopping: `stopping Envoy (pid ${pid})`,
       stopped: 'stopped',
     }[to];
-    this.options.notify({ STATUS: `${status}; restarts ${this.restarts}` });
+    this.options.notify({ ...extra, STATUS: `${status}; restarts ${this.restarts}` });
   }
 
   private async startEnvoy(): Promise<void> {
@@ -188,15 +199,24 @@ export class Supervisor {
     this.envoy = envoy;
     this.options.output.attach(envoy.stdout, 'stdout');
     this.options.output.attach(envoy.stderr, 'stderr');
-    await this.options.onEnvoyPid?.(envoy.pid);
+    // The state changes before any await: a signal from here on finds Envoy to drain.
     this.transition('starting', { pid: envoy.pid });
     this.options.logger.info('Envoy started', { pid: envoy.pid, restarts: this.restarts });
     this.pollReadiness(envoy);
-    if (this.terminating) void this.stopEnvoy();
+    await this.recordPid(envoy.pid);
     const end = await envoy.ended;
     this.envoy = undefined;
-    await this.options.onEnvoyPid?.(undefined);
+    await this.recordPid(undefined);
     this.onEnvoyEnded(end);
+  }
+
+  /** The pid file only helps a later kuma-dp; failing to write it must not stop supervision. */
+  private async recordPid(pid: number | undefined): Promise<void> {
+    try {
+      await this.options.onEnvoyPid?.(pid);
+    } catch (err) {
+      this.options.logger.warn('could not update the Envoy pid file', { error: (err as Error).message });
+    }
   }
 
   private pollReadiness(envoy: EnvoyProcess): void {
@@ -228,12 +248,12 @@ export class Supervisor {
 
   private becameLive(): void {
     this.liveThisRun = true;
-    this.transition('live');
+    // "Twice in a row": a config error after a live run gets its one retry again.
+    this.configErrorRetried = false;
+    const first = !this.everReady;
+    this.everReady = true;
+    this.transition('live', {}, first ? { READY: '1' } : {});
     this.options.logger.info('Envoy is live', { pid: this.envoy?.pid });
-    if (!this.everReady) {
-      this.everReady = true;
-      this.options.notify({ READY: '1' });
-    }
   }
 
   private feedWatchdog(intervalMs: number): void {
@@ -255,12 +275,12 @@ export class Supervisor {
     const fields: Record<string, unknown> = { how };
     const oomAfter = this.options.oomKillCount?.();
     if (oomAfter !== undefined && this.oomBefore !== undefined && oomAfter > this.oomBefore) {
-      fields.hint = `the cgroup OOM killer fired (memory.events oom_kill ${this.oomBefore} -> ${oomAfter}); raise the memory limit`;
+      fields.hint = `the cgroup OOM killer fired (oom_kill ${this.oomBefore} -> ${oomAfter}): Envoy probably ran out of memory; raise the memory limit`;
     }
     if (isFailure(end)) fields.lastLines = this.options.output.tail().slice(-5);
 
     const configError = end.code === 1 && !this.liveThisRun;
-    const reason = this.options.output.lastErrorLine();
+    const reason = (end.signal ? crashLine(this.options.output.tail()) : undefined) ?? this.options.output.lastErrorLine();
     if (configError && (this.options.restartPolicy === 'never' || this.configErrorRetried)) {
       log.error('Envoy exited before it became live: its configuration or environment is broken', fields);
       this.complete({ exitCode: 1, message: `Envoy exited with code 1 before it became live${reason ? `: ${reason}` : ''}` });
@@ -291,7 +311,7 @@ export class Supervisor {
       restart: this.restarts,
       inWindow: `${this.backoff.restartsInWindow(now)}/${this.options.backoff.maxRestarts}`,
     });
-    this.transition('backoff', { delay });
+    this.transition('backoff', { how, delay: formatDuration(delay) });
     this.restartTimer = this.schedule(delay, () => void this.startEnvoy());
   }
 
@@ -310,8 +330,7 @@ export class Supervisor {
       return;
     }
     const envoy = this.envoy!;
-    this.transition('draining');
-    this.options.notify({ STOPPING: '1' });
+    this.transition('draining', {}, { STOPPING: '1' });
     const drainStarted = this.now();
     this.extendStopTimeout(drainStarted);
     const extender = this.every(EXTEND_EVERY_MS, () => this.extendStopTimeout(drainStarted));

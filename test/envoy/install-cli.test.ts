@@ -57,6 +57,7 @@ describe('kuma-dp envoy (CLI)', function () {
     expect(installed.stdout).to.equal(`${path}\n`);
     expect(installed.stderr).to.match(/installed Envoy\tversion=1\.34\.1/);
     expect(statSync(path).mode & 0o777).to.equal(0o755);
+    expect(statSync(join(envoyDir, '1.34.1')).mode & 0o777).to.equal(0o755);
     expect(execFileSync(path, ['--version']).toString()).to.include('/1.34.1/Clean/RELEASE/BoringSSL');
 
     const withIndex = { ...env, KUMA_DP_ENVOY_VERSIONS_URL: mirror.indexUrl };
@@ -163,7 +164,7 @@ describe('kuma-dp envoy (CLI)', function () {
     }
   });
 
-  it('goes through HTTP_PROXY (forwarding) and HTTPS_PROXY (CONNECT)', async () => {
+  it('goes through HTTP_PROXY (forwarding) and HTTPS_PROXY (CONNECT), and not for NO_PROXY hosts', async () => {
     const proxy = await ConnectProxy.start();
     const tls = selfSignedCertificate(makeTempDir('kdp-cli-tls'));
     const secure = await Mirror.start(tls);
@@ -174,6 +175,12 @@ describe('kuma-dp envoy (CLI)', function () {
       expect(viaForward.code, viaForward.stderr).to.equal(0);
       expect(proxy.requests).to.deep.include({ method: 'GET', target: `${mirror.origin}${mirror.releasePath('1.34.1')}` });
       expect(proxy.requests).to.deep.include({ method: 'GET', target: `${mirror.baseUrl}/v1.34.1/checksums.txt.asc` });
+
+      const seen = proxy.requests.length;
+      const bypass = setup(mirror, { HTTP_PROXY: proxy.url, NO_PROXY: '127.0.0.1' });
+      const direct = await runKumaDp(['envoy', 'install', '1.34.1'], { env: bypass.env });
+      expect(direct.code, direct.stderr).to.equal(0);
+      expect(proxy.requests.length, 'NO_PROXY bypasses the proxy').to.equal(seen);
 
       const https = setup(secure, { HTTPS_PROXY: proxy.url, NODE_EXTRA_CA_CERTS: tls.certPath, NODE_NO_WARNINGS: '1' });
       const viaConnect = await runKumaDp(['envoy', 'install', '1.34.1'], { env: https.env });

@@ -1,7 +1,9 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { createServer as createNetServer, type AddressInfo } from 'node:net';
 import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
+import { PassThrough } from 'node:stream';
 import { expect } from 'chai';
 import { extractEnvoyBinary } from '../../src/envoy/install/archive.js';
 import { listManaged, lockPath, managedBinary, stagingRoot, versionDir } from '../../src/envoy/install/cache.js';
@@ -15,6 +17,7 @@ import { newestFirst, parseVersionSpec, pickNewest } from '../../src/envoy/insta
 import { indexReleases } from '../../src/envoy/install/versions-index.js';
 import { ConfigError, KumaDpError } from '../../src/errors.js';
 import { Logger } from '../../src/logging/logger.js';
+import { createProgress } from '../../src/envoy/install/progress.js';
 import { clearSigned, envoyTarball, fakeEnvoy, Mirror, tarball } from '../support/mirror.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
 import { waitFor } from '../support/wait.js';
@@ -148,6 +151,42 @@ describe('envoy install: pure parts', () => {
   });
 });
 
+describe('envoy install: progress', () => {
+  after(cleanupTempDirs);
+
+  function sink(isTTY: boolean) {
+    const stream = Object.assign(new PassThrough(), { isTTY, columns: 120 });
+    let text = '';
+    stream.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    return { stream: stream as unknown as NodeJS.WriteStream, text: () => text };
+  }
+
+  it('draws a bar with bytes, total and speed on a terminal', () => {
+    const out = sink(true);
+    const progress = createProgress({ label: 'Envoy 1.2.3', logger: Logger.create({ level: 'info', format: 'text', outputPath: '/dev/null' }), stream: out.stream });
+    progress.start(2 << 20);
+    progress.advance(1 << 20);
+    progress.stop();
+    expect(out.text()).to.match(/Envoy 1\.2\.3 \[[^\]]+\] 50% \| 1\.0 MiB \/ 2\.0 MiB \| [\d.]+ (B|KiB|MiB|GiB)\/s/);
+  });
+
+  it('writes plain periodic log lines otherwise', () => {
+    const out = sink(false);
+    const logFile = join(makeTempDir('kdp-progress'), 'log');
+    const progress = createProgress({
+      label: 'Envoy 1.2.3',
+      logger: Logger.create({ level: 'info', format: 'text', outputPath: logFile }),
+      stream: out.stream,
+      intervalMs: 0,
+    });
+    progress.start(2048);
+    progress.advance(1024);
+    progress.stop();
+    expect(out.text()).to.equal('');
+    expect(readFileSync(logFile, 'utf8')).to.match(/INFO\tkuma-dp\tEnvoy 1\.2\.3: 1\.0 KiB of 2\.0 KiB \(50%\) at [\d.]+ (B|KiB|MiB)\/s\n$/);
+  });
+});
+
 describe('envoy install: archives', () => {
   after(cleanupTempDirs);
   const binary = fakeEnvoy('1.2.3', { padBytes: 100 });
@@ -172,7 +211,7 @@ describe('envoy install: archives', () => {
         compression,
       );
       expect(readdirSync(dir).sort()).to.deep.equal(['a.tar', 'envoy']);
-      expect(execFileSync('cat', [dest]).equals(binary)).to.equal(true);
+      expect(readFileSync(dest).equals(binary)).to.equal(true);
     }
   });
 
@@ -190,6 +229,22 @@ describe('envoy install: archives', () => {
       expect(err.message).to.match(/^refusing the archive test\.tar|^cannot unpack/).and.match(message);
     });
   }
+
+  it('says clearly when .tar.xz needs the missing xz program', async () => {
+    const archive = join(makeTempDir('kdp-archive'), 'a.tar.xz');
+    writeFileSync(archive, tarball([{ path: 'top/bin/envoy', body: binary }], 'xz'));
+    const path = process.env.PATH;
+    process.env.PATH = '/nonexistent';
+    try {
+      const err = await rejection(extractEnvoyBinary(archive, join(archive, '..', 'envoy'), { source: 'test.tar', maxBytes: 1 << 20 }));
+      expect(err).to.be.instanceOf(ConfigError);
+      expect(err.line).to.equal(
+        'cannot unpack test.tar: it is a .tar.xz archive and the xz program is not installed; install xz (Debian/Ubuntu: xz-utils), or use a versions index with .tar.gz tarballs',
+      );
+    } finally {
+      process.env.PATH = path;
+    }
+  });
 
   it('caps the unpacked size', async () => {
     const err = await rejection(extract([{ path: 'top/bin/envoy', body: Buffer.alloc(4096) }], 'xz', 1024));
@@ -293,6 +348,20 @@ describe('envoy install: downloads from a loopback mirror', function () {
     }
   });
 
+  it('times out a server that accepts the connection but never answers (connect timeout)', async () => {
+    const silent = createNetServer(() => undefined);
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve));
+    const port = (silent.address() as AddressInfo).port;
+    try {
+      const s = settings({ KUMA_DP_DOWNLOAD_CONNECT_TIMEOUT: '200ms' }, { downloadBaseUrl: `http://127.0.0.1:${port}` });
+      const err = await rejection(install({ settings: s }));
+      expect(err.line).to.include(`downloading http://127.0.0.1:${port}/v1.34.1/checksums.txt.asc failed: no response from 127.0.0.1:${port} within 200ms`);
+      expectNothingInstalled(s.cacheDir, '1.34.1');
+    } finally {
+      silent.close();
+    }
+  });
+
   it('retries a 5xx but not a 404, which says "no such version" with the URL (exit 2)', async () => {
     const path = mirror.releasePath('1.34.2');
     mirror.setFault(path, { kind: 'status', status: 503, times: 1 });
@@ -392,17 +461,37 @@ describe('envoy install: downloads from a loopback mirror', function () {
     expect(existsSync(lock)).to.equal(false);
   });
 
+  it('recovers a lock whose holder stopped refreshing it, even if its pid is alive', async () => {
+    const lock = join(makeTempDir('kdp-lock'), 'v.lock');
+    writeFileSync(lock, JSON.stringify({ pid: process.pid, hostname: 'elsewhere', token: 'old', createdAt: new Date().toISOString() }));
+    const past = new Date(Date.now() - 5000);
+    utimesSync(lock, past, past);
+    const reasons: string[] = [];
+    const held = await acquireLock(lock, { staleAfterMs: 1000, onStale: (reason) => reasons.push(reason) });
+    expect(reasons).to.have.length(1);
+    expect(reasons[0]).to.match(/^it was last refreshed [45]s ago$/);
+    expect(JSON.parse(readFileSync(lock, 'utf8'))).to.include({ pid: process.pid, hostname: hostname() });
+    await held.release();
+    expect(existsSync(lock)).to.equal(false);
+  });
+
   it('waits for a live lock holder and then finds its install done', async () => {
     const s = settings();
     const held = await acquireLock(lockPath(s.cacheDir, '1.34.2'));
+    const logFile = join(makeTempDir('kdp-log'), 'log');
     let settled = false;
-    const waiting = install({ settings: s, version: '1.34.2' }).finally(() => (settled = true));
-    await new Promise((resolve) => setTimeout(resolve, 300));
+    const waiting = install({ settings: s, version: '1.34.2', logger: Logger.create({ level: 'info', format: 'text', outputPath: logFile }) }).finally(
+      () => (settled = true),
+    );
+    await waitFor(() => readFileSync(logFile, 'utf8').includes(`waiting for another kuma-dp installing the same Envoy\tversion=1.34.2 pid=${process.pid}`), {
+      timeoutMs: 5000,
+      what: 'the install to wait for the lock',
+    });
     expect(settled, 'still waiting for the lock').to.equal(false);
     // The holder "installs" (a copy of a verified release) and releases the lock.
     const other = await install({ settings: settings(), version: '1.34.2' });
-    execFileSync('mkdir', ['-p', join(versionDir(s.cacheDir, '1.34.2'), 'bin')]);
-    execFileSync('cp', [other.path, managedBinary(s.cacheDir, '1.34.2')]);
+    mkdirSync(join(versionDir(s.cacheDir, '1.34.2'), 'bin'), { recursive: true });
+    copyFileSync(other.path, managedBinary(s.cacheDir, '1.34.2'));
     await held.release();
     expect(await waiting).to.include({ version: '1.34.2', downloaded: false });
   });
@@ -418,7 +507,7 @@ describe('envoy install: downloads from a loopback mirror', function () {
         () => {
           const dirs = existsSync(stagingRoot(s.cacheDir)) ? readdirSync(stagingRoot(s.cacheDir)) : [];
           const file = dirs[0] && join(stagingRoot(s.cacheDir), dirs[0], 'bin', 'envoy');
-          return file && existsSync(file) && execFileSync('stat', ['-c', '%s', file]).toString().trim() === '20000' && file;
+          return file && existsSync(file) && statSync(file).size === 20_000 && file;
         },
         { timeoutMs: 5000, what: 'the partial download in the staging dir' },
       );

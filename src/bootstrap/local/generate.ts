@@ -5,7 +5,7 @@ import { ConfigError } from '../../errors.js';
 import { parseYaml } from '../schema/yaml.js';
 import { bootstrapView, type LocalBootstrapInput } from './view.js';
 
-export type { LocalBootstrapInput } from './view.js';
+export { ADMIN_SOCKET_NAME, type LocalBootstrapInput } from './view.js';
 
 /** The user-visible template shipped in the package: dist/src/bootstrap/local/ → envoy-bootstrap/. */
 export const DEFAULT_TEMPLATE_PATH = fileURLToPath(new URL('../../../../envoy-bootstrap/bootstrap.yaml.mustache', import.meta.url));
@@ -28,12 +28,10 @@ export function generateLocalBootstrap(input: LocalBootstrapInput): string {
   }
   let text: string;
   try {
-    // Each {{variable}} becomes its JSON text, which is also valid YAML: strings come out quoted
-    // and escaped, lists and maps as flow collections, so no value can break the document.
-    text = Mustache.render(template, view, {}, { escape: (value: unknown) => JSON.stringify(value) });
+    text = Mustache.render(template, view, {}, { escape: yamlValue });
   } catch (err) {
     throw new ConfigError(`the bootstrap template ${templatePath} is not a valid Mustache template: ${(err as Error).message}`, {
-      hint: 'close every {{#section}} with {{/section}}',
+      hint: 'match every {{#section}} and {{^section}} with its {{/section}}',
     });
   }
   const parsed = parseYaml(text);
@@ -43,4 +41,18 @@ export function generateLocalBootstrap(input: LocalBootstrapInput): string {
     });
   }
   return text;
+}
+
+/**
+ * How every {{variable}} renders: strings as JSON double-quoted strings (valid YAML, so no value
+ * can break the document), lists and maps as flow collections. The blanks after ":" and ","
+ * are for YAML parsers older than 1.2, which need them even after a quoted key.
+ */
+function yamlValue(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(yamlValue).join(', ')}]`;
+  if (typeof value === 'object' && value !== null) {
+    const entries = Object.entries(value).filter(([, v]) => v !== undefined);
+    return `{${entries.map(([key, v]) => `${JSON.stringify(key)}: ${yamlValue(v)}`).join(', ')}}`;
+  }
+  return JSON.stringify(value);
 }

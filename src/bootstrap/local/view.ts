@@ -57,8 +57,9 @@ export interface BootstrapView {
   token?: string;
 }
 
-export const DEFAULT_CP_PORT = 5678;
-export const DEFAULT_ADMIN_PORT = 9901;
+const DEFAULT_CP_PORT = 5678;
+const DEFAULT_ADMIN_PORT = 9901;
+/** The admin socket's name in the work dir when `adminSocket` is set (kuma-cp uses the same). */
 export const ADMIN_SOCKET_NAME = 'kuma-envoy-admin.sock';
 
 export function bootstrapView(input: LocalBootstrapInput): BootstrapView {
@@ -105,7 +106,7 @@ function tlsView(input: LocalBootstrapInput, host: string, ipLiteral: boolean): 
 }
 
 /** host and port of `--cp-address`; an explicit port is kept even when it is the scheme's default. */
-export function controlPlaneEndpoint(cpAddress: string): { host: string; port: number; tls: boolean } {
+function controlPlaneEndpoint(cpAddress: string): { host: string; port: number; tls: boolean } {
   let url: URL;
   try {
     url = new URL(cpAddress);

@@ -3,7 +3,10 @@ import type { EnvoySchema } from './descriptor.js';
 import { ANY_TYPE, anyTarget, fieldForKey, hasOpaqueJson, indexPath, isPlainObject, keyPath } from './json-fields.js';
 
 export interface BootstrapProblem {
-  /** Where, as written in the document: `static_resources.clusters[0].connect_timeout`. */
+  /**
+   * Where: `static_resources.clusters[0].connect_timeout`. Schema errors use the document's own
+   * spelling of each key (snake_case or camelCase); rule problems use the proto (snake_case) names.
+   */
   path: string;
   message: string;
 }

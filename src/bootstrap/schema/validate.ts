@@ -29,7 +29,8 @@ export interface ValidateOptions {
 export function validateBootstrap(doc: unknown, options: ValidateOptions = {}): BootstrapValidation {
   const source = options.source ?? 'bootstrap';
   if (!isPlainObject(doc)) {
-    return failed(source, [{ path: '(root)', message: `a bootstrap is a mapping of Envoy fields, not ${doc === null ? 'an empty document' : typeof doc}` }]);
+    const what = doc === null || doc === undefined ? 'an empty document' : Array.isArray(doc) ? 'a list' : `a ${typeof doc}`;
+    return failed(source, [{ path: '(root)', message: `a bootstrap is a mapping of Envoy fields, not ${what}` }]);
   }
   const schema = envoySchema(anyTypeNames(doc));
   const { protobuf, registry, bootstrap } = schema;

@@ -217,6 +217,7 @@ export async function installEnvoy(req: InstallRequest): Promise<InstallResult> 
       logger.info('installing Envoy', { version, from: source.url });
       const binary = await stage(source, staging, http);
       await checkStaged(binary, source);
+      await chmod(staging, 0o755); // mkdtemp made it 0700; the install is for whoever may run kuma-dp
       await rm(versionDir(cacheDir, version), { recursive: true, force: true });
       await rename(staging, versionDir(cacheDir, version));
     } finally {

@@ -2,12 +2,12 @@ import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseDuration } from '../../config/duration.js';
-import { addFlagSpecs, pickRaw, type FlagSpec, type RawValues } from '../../config/flag-spec.js';
+import { addFlagSpecs, pickRaw, type FlagSpec, type RawSetting, type RawValues } from '../../config/flag-spec.js';
 import { formatVersionSpec, parseVersionSpec, VERSION_FORMS } from './version-spec.js';
 
 export const DEFAULT_DOWNLOAD_BASE_URL = 'https://github.com/envoyproxy/envoy/releases/download';
 
-/** Network behaviour of downloads; env-only knobs (tests shorten them, slow links lengthen them). */
+/** Network behaviour of downloads; env-only knobs (slow links lengthen them, tests shorten them). */
 export interface DownloadTuning {
   /** From the request until the response headers arrive. */
   connectTimeoutMs: number;
@@ -58,6 +58,30 @@ export const INSTALL_FLAG_SPECS: readonly FlagSpec[] = [
     env: 'KUMA_DP_ENVOY_VERSIONS_URL',
     description: 'a func-e style versions index (JSON): download source instead of the releases, and needed to resolve X.Y and latest',
   },
+  {
+    key: 'downloadConnectTimeout',
+    env: 'KUMA_DP_DOWNLOAD_CONNECT_TIMEOUT',
+    defaultValue: '30s',
+    description: "Envoy downloads: longest wait from a request to the server's response headers",
+  },
+  {
+    key: 'downloadIdleTimeout',
+    env: 'KUMA_DP_DOWNLOAD_IDLE_TIMEOUT',
+    defaultValue: '60s',
+    description: 'Envoy downloads: longest silence while a body streams',
+  },
+  {
+    key: 'downloadRetries',
+    env: 'KUMA_DP_DOWNLOAD_RETRIES',
+    defaultValue: '3',
+    description: 'Envoy downloads: further attempts after a network error, a timeout or a 5xx (never after a 404)',
+  },
+  {
+    key: 'downloadRetryBackoff',
+    env: 'KUMA_DP_DOWNLOAD_RETRY_BACKOFF',
+    defaultValue: '1s',
+    description: 'Envoy downloads: first delay between attempts; doubles per attempt, ±20% jitter',
+  },
 ];
 
 export function addInstallOptions(cmd: Command): Command {
@@ -98,23 +122,21 @@ function count(text: string): number {
   return Number(text);
 }
 
-function tuning(env: NodeJS.ProcessEnv, problems: string[]): DownloadTuning {
-  const read = (name: string, fallback: string, parse: (text: string) => number): number => {
-    const text = env[name];
-    if (text) {
-      try {
-        return parse(text);
-      } catch (err) {
-        problems.push(`${name}="${text}": ${(err as Error).message}`);
-      }
+function tuning(raw: (key: string) => RawSetting, problems: string[]): DownloadTuning {
+  const read = (key: string, parse: (text: string) => number): number => {
+    const { value, origin } = raw(key);
+    try {
+      return parse(String(value));
+    } catch (err) {
+      problems.push(`${origin}="${String(value)}": ${(err as Error).message}`);
+      return parse(INSTALL_FLAG_SPECS.find((s) => s.key === key)!.defaultValue!);
     }
-    return parse(fallback);
   };
   return {
-    connectTimeoutMs: read('KUMA_DP_DOWNLOAD_CONNECT_TIMEOUT', '30s', positiveDuration),
-    idleTimeoutMs: read('KUMA_DP_DOWNLOAD_IDLE_TIMEOUT', '60s', positiveDuration),
-    retries: read('KUMA_DP_DOWNLOAD_RETRIES', '3', count),
-    retryBackoffMs: read('KUMA_DP_DOWNLOAD_RETRY_BACKOFF', '1s', parseDuration),
+    connectTimeoutMs: read('downloadConnectTimeout', positiveDuration),
+    idleTimeoutMs: read('downloadIdleTimeout', positiveDuration),
+    retries: read('downloadRetries', count),
+    retryBackoffMs: read('downloadRetryBackoff', parseDuration),
   };
 }
 
@@ -135,7 +157,7 @@ export function resolveInstallOptions(
   const settings: InstallSettings = {
     cacheDir: cacheDirFromEnv(env),
     downloadBaseUrl,
-    download: tuning(env, problems),
+    download: tuning(raw, problems),
   };
 
   const index = raw('envoyVersionsUrl');

@@ -1,0 +1,131 @@
+import { request } from 'node:http';
+import { join } from 'node:path';
+import { eventsOf, readRecord } from '../test/doubles/envoy-record.js';
+import type { Figure } from './stats.js';
+import { Rig, bareNodeRss, rssMb, sleep, spawnKumaDp, stopKumaDp, untilDp, type Benchmark } from './support.js';
+
+const FLOOD_LINES = 100_000;
+const QUICK_RESTARTS = 50;
+const SETTLE_MS = 1000;
+const RSS_LIMIT_MB = 60;
+/** "Flat": what 50 restarts may add to the RSS after the flood (allocator noise, not a leak). */
+const GROWTH_LIMIT_MB = 5;
+
+/**
+ * 3. Memory: VmRSS of the kuma-dp process (not its Envoy) in one run, at four points:
+ *   steady     start 1 live, then 1 s of supervision
+ *   flood      start 2 wrote 100,000 lines of 120 bytes through the relay, then 1 s
+ *   10 / 50    after 10 and 50 quick restarts (starts 3..52 exit 0 about 100 ms after binding
+ *              their admin API; restart policy always, backoff 10 ms, budget raised), then 1 s
+ * Baseline: an idle bare `node` process (the runtime's own RSS).
+ */
+export const memoryBench: Benchmark = {
+  name: 'memory',
+  title: 'Memory of kuma-dp: steady, after 100,000 lines, after 50 restarts',
+  async run(ctx) {
+    const rig = await Rig.start('memory');
+    const points = { steady: [] as number[], flood: [] as number[], r10: [] as number[], r50: [] as number[] };
+    const bare: number[] = [];
+    try {
+      for (let i = 0; i < ctx.runs; i++) {
+        const p = await memoryRun(rig);
+        bare.push(await bareNodeRss());
+        points.steady.push(p.steady);
+        points.flood.push(p.flood);
+        points.r10.push(p.r10);
+        points.r50.push(p.r50);
+        ctx.log(
+          `run ${i + 1}: RSS steady ${p.steady.toFixed(1)} MB, after ${FLOOD_LINES} lines ${p.flood.toFixed(1)} MB, ` +
+            `after 10 restarts ${p.r10.toFixed(1)} MB, after ${QUICK_RESTARTS} restarts ${p.r50.toFixed(1)} MB (bare node ${bare[i]!.toFixed(1)} MB)`,
+        );
+      }
+    } finally {
+      await rig.close();
+    }
+    const baseline = { name: 'bare node', samples: bare };
+    const all = [...points.steady, ...points.flood, ...points.r10, ...points.r50];
+    const growth = points.r50.map((v, i) => v - points.steady[i]!);
+    const restartGrowth = points.r50.map((v, i) => v - points.r10[i]!);
+    const figures: Figure[] = [
+      { name: 'rss-steady', unit: 'MB', samples: points.steady, baseline, target: { kind: 'max', value: RSS_LIMIT_MB, of: 'max' } },
+      { name: 'rss-after-100k-lines', unit: 'MB', samples: points.flood, baseline, target: { kind: 'max', value: RSS_LIMIT_MB, of: 'max' } },
+      { name: 'rss-after-50-restarts', unit: 'MB', samples: points.r50, baseline, target: { kind: 'max', value: RSS_LIMIT_MB, of: 'max' } },
+      {
+        name: 'rss-growth',
+        unit: 'MB',
+        samples: growth,
+        target: { kind: 'max', value: GROWTH_LIMIT_MB, of: 'max' },
+        note: `after 50 restarts minus steady; from restart 10 to 50: median ${median(restartGrowth).toFixed(2)} MB (${((median(restartGrowth) * 1024) / 40).toFixed(0)} KB per restart); peak of all points ${Math.max(...all).toFixed(1)} MB`,
+      },
+    ];
+    return figures;
+  },
+};
+
+/** POST /quitquitquit: the double exits 0, and kuma-dp (policy always) starts the next one. */
+function quit(socketPath: string): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const req = request({ socketPath, path: '/quitquitquit', method: 'POST', agent: false }, (res) => {
+      res.resume();
+      res.on('end', resolve);
+    });
+    req.on('error', reject);
+    req.end();
+  });
+}
+
+function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b);
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function memoryRun(rig: Rig): Promise<{ steady: number; flood: number; r10: number; r50: number }> {
+  const dir = rig.runDir('memory');
+  const record = join(dir, 'record');
+  const lastQuick = 2 + QUICK_RESTARTS;
+  const env = await rig.env({
+    ENVOY_DOUBLE_RECORD: record,
+    ENVOY_DOUBLE_STATE_DIR: join(dir, 'state'),
+    ENVOY_DOUBLE_LIVE_DELAY_MS: '5',
+    ENVOY_DOUBLE_EXIT_CODE: '0',
+    // Starts 1 and 2 stay until the bench has read the RSS (then /quitquitquit), the quick ones
+    // exit on their own, the last one stays.
+    ENVOY_DOUBLE_EXIT_AFTER_MS: '100',
+    ENVOY_DOUBLE_EXIT_AFTER_MS_1: '',
+    ENVOY_DOUBLE_EXIT_AFTER_MS_2: '',
+    ENVOY_DOUBLE_FLOOD_LINES_2: String(FLOOD_LINES),
+    [`ENVOY_DOUBLE_EXIT_AFTER_MS_${lastQuick + 1}`]: '',
+  });
+  const dp = spawnKumaDp(
+    rig.args(join(dir, 'work'), [
+      '--envoy-restart', 'always',
+      '--envoy-restart-backoff', '10ms',
+      '--envoy-restart-max-backoff', '10ms',
+      '--envoy-max-restarts', '1000',
+    ]),
+    env,
+  );
+  const starts = () => eventsOf(readRecord(record), 'start');
+  const liveOf = (n: number) => {
+    const start = starts().find((e) => e.startNumber === n);
+    return start && eventsOf(readRecord(record), 'live').some((e) => e.pid === start.pid);
+  };
+  const settledRss = async () => {
+    await sleep(SETTLE_MS);
+    return rssMb(dp.pid);
+  };
+  const admin = join(dir, 'work', 'kuma-envoy-admin.sock');
+  await untilDp(dp, () => liveOf(1), 'Envoy start 1 live');
+  const steady = await settledRss();
+  await quit(admin);
+  await untilDp(dp, () => eventsOf(readRecord(record), 'flood').length > 0, `start 2 to write ${FLOOD_LINES} lines`, 60_000);
+  const flood = await settledRss();
+  await quit(admin);
+  await untilDp(dp, () => liveOf(12), 'Envoy start 12 (restart 10 after the flood) live', 60_000);
+  const r10 = await settledRss();
+  await untilDp(dp, () => liveOf(lastQuick + 1), `Envoy start ${lastQuick + 1} live`, 120_000);
+  const r50 = await settledRss();
+  await stopKumaDp(dp, 'memory');
+  return { steady, flood, r10, r50 };
+}
