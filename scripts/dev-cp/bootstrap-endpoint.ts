@@ -30,9 +30,9 @@ export interface BootstrapRecord {
   workdir: string | undefined;
 }
 
-export type ParsedRequest = { request: BootstrapRequest } | { status: number; message: string };
+type ParsedRequest = { request: BootstrapRequest } | { status: number; message: string };
 
-export function parseBootstrapRequest(text: string): ParsedRequest {
+function parseBootstrapRequest(text: string): ParsedRequest {
   let body: unknown;
   try {
     body = JSON.parse(text);
@@ -51,7 +51,7 @@ export function parseBootstrapRequest(text: string): ParsedRequest {
 }
 
 /** The dataplane's address from its rendered resource, for `kumaSidecarConfiguration`. */
-export function dataplaneAddress(request: BootstrapRequest): string {
+function dataplaneAddress(request: BootstrapRequest): string {
   try {
     const resource = JSON.parse(request.dataplaneResource ?? '{}') as { networking?: { address?: unknown } };
     if (typeof resource.networking?.address === 'string') return resource.networking.address;

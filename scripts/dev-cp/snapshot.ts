@@ -23,8 +23,8 @@ export interface Snapshot {
   resources: ReadonlyMap<string, readonly SnapshotResource[]>;
 }
 
-export const APP_CLUSTER = 'app';
-export const LISTENER_NAME = 'demo-listener';
+const APP_CLUSTER = 'app';
+const LISTENER_NAME = 'demo-listener';
 
 export function buildSnapshot({ host, listenerPort, appPort }: SnapshotOptions): Snapshot {
   const connectionManager = packAny(TYPE.httpConnectionManager, {

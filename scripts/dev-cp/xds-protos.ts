@@ -15,12 +15,12 @@ const require = createRequire(import.meta.url);
 const XDS_DEPS = join(dirname(require.resolve('@grpc/grpc-js-xds/package.json')), 'deps');
 
 /** Import roots of the shipped protos, plus protobufjs's own copy of descriptor.proto (imported by PGV). */
-export const XDS_PROTO_DIRS: readonly string[] = [
+const XDS_PROTO_DIRS: readonly string[] = [
   ...['envoy-api', 'googleapis', 'protoc-gen-validate', 'xds'].map((dir) => join(XDS_DEPS, dir)),
   dirname(require.resolve('protobufjs/package.json')),
 ];
 
-export const TYPE_URL_PREFIX = 'type.googleapis.com/';
+const TYPE_URL_PREFIX = 'type.googleapis.com/';
 
 export const TYPE = {
   listener: 'envoy.config.listener.v3.Listener',
@@ -102,7 +102,7 @@ export function packAny(typeName: string, object: Record<string, unknown>): AnyM
   return { type_url: TYPE_URL_PREFIX + typeName, value: Buffer.from(type.encode(message).finish()) };
 }
 
-export function unpackAny(any: AnyMessage): Record<string, unknown> {
+function unpackAny(any: AnyMessage): Record<string, unknown> {
   const type = resourceTypes().lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1));
   return type.toObject(type.decode(any.value), { longs: String, enums: String, bytes: String });
 }

@@ -43,5 +43,5 @@ export function formatDuration(ms: number): string {
   const m = Math.floor(rest / 60_000);
   rest -= m * 60_000;
   const s = rest / 1000;
-  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${s || !(h || m) ? `${+s.toFixed(3)}s` : ''}`;
+  return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${+s.toFixed(3)}s`;
 }

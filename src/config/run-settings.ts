@@ -166,8 +166,10 @@ export function resolveRunSettings(cli: RawValues, env: NodeJS.ProcessEnv, logLe
     restartWindowMs: duration('envoyRestartWindow', { positive: true }),
     envoyOutput: choice<EnvoyOutput>('envoyOutput', ['raw', 'tagged', 'json']),
   };
-  if (settings.minDrainTimeMs > settings.drainTimeMs && problems.length === 0) {
-    problems.push(`--min-drain-time (${text('minDrainTime')}) must not exceed --drain-time (${text('drainTime')})`);
+  if (settings.minDrainTimeMs > settings.drainTimeMs) {
+    // A short --drain-time (e.g. for docker stop's 10 s) must not trip over the default minimum.
+    if (origin('minDrainTime') === 'default') settings.minDrainTimeMs = settings.drainTimeMs;
+    else problems.push(`${origin('minDrainTime')} (${text('minDrainTime')}) must not exceed ${origin('drainTime')} (${text('drainTime')})`);
   }
   if (settings.restartMaxBackoffMs < settings.restartBackoffMs) {
     problems.push(`--envoy-restart-max-backoff must not be shorter than --envoy-restart-backoff`);

@@ -1,4 +1,5 @@
 import type { Logger } from '../logging/logger.js';
+import { formatDuration } from '../config/duration.js';
 
 /** The part of the admin client the drain needs; real calls in production, the double in tests. */
 export interface DrainAdmin {
@@ -45,7 +46,7 @@ export async function drainEnvoy(options: DrainOptions): Promise<DrainOutcome> {
         .catch((err: Error) => logger.warn('could not start draining listeners; waiting out the drain time', { error: err.message }));
     }
   }
-  logger.info('waiting for connections to be drained', { minDrainTime: `${options.minDrainMs}ms`, drainTime: `${options.maxDrainMs}ms` });
+  logger.info('waiting for connections to be drained', { minDrainTime: formatDuration(options.minDrainMs), drainTime: formatDuration(options.maxDrainMs) });
 
   let lastCount: number | undefined;
   for (;;) {

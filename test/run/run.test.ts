@@ -165,4 +165,29 @@ describe('kuma-dp run: the core path against the doubles', function () {
     expect(existsSync(workdir)).to.equal(false);
     expect(dp.stderr() + dp.stdout()).not.to.include(TOKEN);
   });
+
+  it('a signal during bootstrap retries ends the run at once, with no Envoy started', async () => {
+    fx.cp.setScript(Array.from({ length: 100 }, () => ({ status: 503 })));
+    const dp = fx.start([], { env: { KUMA_CONTROL_PLANE_RETRY_MAX_DURATION: '1m', KUMA_CONTROL_PLANE_RETRY_BACKOFF: '200ms' } });
+    await waitFor(() => fx.cp.requests.length >= 2, { timeoutMs: 10_000, what: 'two bootstrap attempts' });
+    const at = Date.now();
+    dp.signal('SIGTERM');
+    const status = await dp.waitForExit();
+    expect(status.code).to.equal(0);
+    expect(Date.now() - at).to.be.below(1500);
+    expect(eventsOf(fx.record(), 'start')).to.have.length(0);
+  });
+
+  it('a refusing control plane (422) exits 1 with its message; an unreachable one exits 1 naming the address', async () => {
+    fx.cp.setScript([{ status: 422, body: 'mesh "default" does not exist' }]);
+    const refused = fx.start();
+    expect((await refused.waitForExit()).code).to.equal(1);
+    expect(refused.stderr().trim().split('\n').at(-1)).to.match(/^Error: .*Invalid request: mesh "default" does not exist/);
+    expect(fx.cp.requests).to.have.length(1);
+
+    const gone = fx.start(['--cp-address', 'http://127.0.0.1:9'], { env: { KUMA_CONTROL_PLANE_RETRY_MAX_DURATION: '300ms' } });
+    expect((await gone.waitForExit()).code).to.equal(1);
+    expect(gone.stderr().trim().split('\n').at(-1)).to.match(/^Error: .*127\.0\.0\.1:9/);
+    expect(eventsOf(fx.record(), 'start')).to.have.length(0);
+  });
 });
