@@ -103,14 +103,20 @@ async function main(): Promise<number> {
   let envoyPid: number | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     if (phase === 'await-drain') drainRequested();
-    else if (phase === 'draining' && kumaDp?.child.pid) process.kill(kumaDp.child.pid, signal);
+    // A second Ctrl-C during the drain is kuma-dp's "skip the rest of the wait".
+    else if (phase === 'draining') kumaDp?.child.kill(signal);
     else abort(new Interrupted(`${signal}: stopping everything the demo started`));
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  // A closed stdout (`npm run demo | head`) must not kill the demo before it has cleaned up.
+  process.stdout.on('error', () => {});
+  const root = mkdtempSync(join(tmpdir(), 'kuma-dp-demo-'));
+  cleanup.add(() => rmSync(root, { recursive: true, force: true }));
   // Last resort if something throws past the cleanup: nothing of ours outlives the demo.
   process.on('exit', () => {
     for (const pid of [kumaDp?.child.pid, envoyPid]) if (pid && isAlive(pid)) process.kill(pid, 'SIGKILL');
+    rmSync(root, { recursive: true, force: true });
   });
 
   /** Waits for a step, giving up on an interrupt or when kuma-dp dies before its time. */
@@ -125,8 +131,6 @@ async function main(): Promise<number> {
   const poll = <T>(what: string, probe: () => T | undefined | false | Promise<T | undefined | false>) =>
     step(waitFor(probe, { timeoutMs: STEP_TIMEOUT_MS, intervalMs: 25, what }).catch((err: Error) => Promise.reject(new StepFailed(err.message))));
 
-  const root = mkdtempSync(join(tmpdir(), 'kuma-dp-demo-'));
-  cleanup.add(() => rmSync(root, { recursive: true, force: true }));
   try {
     say.title(`kuma-dp demo: everything on 127.0.0.1, temporary files in ${root}`);
     let envoyBinary: string;

@@ -44,7 +44,7 @@ export function buildSnapshot({ host, listenerPort, appPort }: SnapshotOptions):
     name: APP_CLUSTER,
     type: 'EDS',
     connect_timeout: { seconds: 1 },
-    eds_config: { ads: {}, resource_api_version: 'V3' },
+    eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
   });
   const endpoints = packAny(TYPE.endpoint, {
     cluster_name: APP_CLUSTER,

@@ -102,7 +102,7 @@ export function packAny(typeName: string, object: Record<string, unknown>): AnyM
   return { type_url: TYPE_URL_PREFIX + typeName, value: Buffer.from(type.encode(message).finish()) };
 }
 
-function unpackAny(any: AnyMessage): Record<string, unknown> {
+export function unpackAny(any: AnyMessage): Record<string, unknown> {
   const type = resourceTypes().lookupType(any.type_url.slice(any.type_url.lastIndexOf('/') + 1));
   return type.toObject(type.decode(any.value), { longs: String, enums: String, bytes: String });
 }

@@ -171,7 +171,7 @@ export function resolveRunSettings(cli: RawValues, env: NodeJS.ProcessEnv, logLe
     if (origin('minDrainTime') === 'default') settings.minDrainTimeMs = settings.drainTimeMs;
     else problems.push(`${origin('minDrainTime')} (${text('minDrainTime')}) must not exceed ${origin('drainTime')} (${text('drainTime')})`);
   }
-  if (settings.restartMaxBackoffMs < settings.restartBackoffMs) {
+  if (settings.restartMaxBackoffMs < settings.restartBackoffMs && problems.length === 0) {
     problems.push(`--envoy-restart-max-backoff must not be shorter than --envoy-restart-backoff`);
   }
   return { settings, problems };

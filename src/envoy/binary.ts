@@ -33,10 +33,8 @@ interface Candidate {
 
 function onPath(name: string, env: NodeJS.ProcessEnv, source: string): Candidate[] {
   // Like Go's exec.LookPath, relative PATH entries are ignored (they would depend on the cwd).
-  return (env.PATH ?? '')
-    .split(delimiter)
-    .filter((dir) => dir !== '' && isAbsolute(dir))
-    .map((dir) => ({ path: join(dir, name), source }));
+  const dirs = new Set((env.PATH ?? '').split(delimiter).filter((dir) => dir !== '' && isAbsolute(dir)));
+  return [...dirs].map((dir) => ({ path: join(dir, name), source }));
 }
 
 async function firstExecutable(candidates: Candidate[], looked: string[]): Promise<ResolvedEnvoy | undefined> {

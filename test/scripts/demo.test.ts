@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, symlinkSync } from 'node:fs';
 import { delimiter, dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -66,6 +66,19 @@ describe('npm run demo', function () {
     }
     expect(existsSync(match(out, /temporary files in (\S+)/)), 'temp dir removed').to.equal(false);
     expect(processGone(Number(match(out, /Started kuma-dp \(pid (\d+)\)/)))).to.equal(true);
+  });
+
+  it('with a real Envoy (ENVOY_BIN), sends a request through Envoy\'s listener to the example app', async function () {
+    if (!process.env.ENVOY_BIN) this.skip();
+    this.timeout(35_000);
+    const bin = makeTempDir('demo-envoy-bin');
+    symlinkSync(process.env.ENVOY_BIN!, join(bin, 'envoy'));
+    const demo = startDemo([], baseEnv({ PATH: [bin, process.env.PATH].join(delimiter) }));
+    started.push(demo);
+    const { code } = await waitForExit(demo.child, 30_000);
+    expect(code, demo.output()).to.equal(0);
+    expect(demo.output()).to.match(/Request through Envoy's listener: GET http:\/\/127\.0\.0\.1:\d+\/ -> 200 "hello from the kuma-dp demo app/);
+    expect(demo.output()).to.not.match(/simulated/);
   });
 
   it('stops everything it started when interrupted before the drain, and exits non-zero', async function () {

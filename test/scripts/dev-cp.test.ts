@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { expect } from 'chai';
 import { parse } from 'yaml';
 import { startDevControlPlane, type DevControlPlane } from '../../scripts/dev-cp/server.js';
-import { TYPE_URL } from '../../scripts/dev-cp/xds-protos.js';
+import { buildSnapshot } from '../../scripts/dev-cp/snapshot.js';
+import { TYPE_URL, unpackAny } from '../../scripts/dev-cp/xds-protos.js';
 import { connectAds } from '../doubles/ads-client.js';
 import { installEnvoyDouble } from '../doubles/envoy-binary.js';
 import { readRecord } from '../doubles/envoy-record.js';
@@ -82,6 +83,31 @@ async function fetchBootstrap(cp: DevControlPlane, name: string, workdir: string
 
 /** Reads a snake_case field or its camelCase twin, whichever the generator wrote. */
 const field = (obj: Obj | undefined, snake: string): any => obj?.[snake] ?? obj?.[snake.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase())];
+
+describe('dev control plane snapshot', function () {
+  it('decodes to a listener on the listener port routing everything to cluster app, whose endpoint is the app port', function () {
+    const snapshot = buildSnapshot({ host: '127.0.0.1', listenerPort: 10080, appPort: 18080 });
+    const [listener] = snapshot.resources.get(TYPE_URL.listener)!.map((r) => unpackAny(r.resource) as Obj);
+    expect(listener!.address).to.deep.equal({ socket_address: { address: '127.0.0.1', port_value: 10080 } });
+    const filter = listener!.filter_chains[0].filters[0];
+    expect(filter.name).to.equal('envoy.filters.network.http_connection_manager');
+    // Any.value is base64 after toObject; decode the nested message the way Envoy would.
+    const hcm = unpackAny({ type_url: filter.typed_config.type_url, value: Buffer.from(filter.typed_config.value, 'base64') }) as Obj;
+    expect(hcm.stat_prefix).to.equal('demo');
+    expect(hcm.route_config.virtual_hosts[0]).to.deep.include({ domains: ['*'], routes: [{ match: { prefix: '/' }, route: { cluster: 'app' } }] });
+    expect(hcm.http_filters[0].typed_config.type_url).to.equal('type.googleapis.com/envoy.extensions.filters.http.router.v3.Router');
+    const [cluster] = snapshot.resources.get(TYPE_URL.cluster)!.map((r) => unpackAny(r.resource) as Obj);
+    expect(cluster).to.deep.include({
+      name: 'app',
+      type: 'EDS',
+      connect_timeout: { seconds: '1' },
+      eds_cluster_config: { eds_config: { ads: {}, resource_api_version: 'V3' } },
+    });
+    const [endpoints] = snapshot.resources.get(TYPE_URL.endpoint)!.map((r) => unpackAny(r.resource) as Obj);
+    expect(endpoints!.cluster_name).to.equal('app');
+    expect(endpoints!.endpoints[0].lb_endpoints[0].endpoint.address.socket_address).to.deep.equal({ address: '127.0.0.1', port_value: 18080 });
+  });
+});
 
 describe('dev control plane', function () {
   const events: Obj[] = [];
