@@ -15,16 +15,19 @@ export const startBench: Benchmark = {
     const rig = await Rig.start('start');
     const measured: number[] = [];
     const floor: number[] = [];
+    const phases: Record<string, number>[] = [];
     try {
       for (let i = -1; i < ctx.runs; i++) {
         const bare = await timeCommand(process.execPath, ['-e', '0']);
         const version = await timeCommand(rig.envoyPath, ['--version']);
-        const toExec = await startToExec(rig);
+        const { toExec, phases: split } = await startToExec(rig);
         if (i < 0) continue; // warm-up: page cache, first compile of everything
         floor.push(bare + version);
         measured.push(toExec);
+        phases.push(split);
         ctx.log(`run ${i + 1}: start-to-exec ${toExec.toFixed(1)} ms, floor ${(bare + version).toFixed(1)} ms (node -e 0 ${bare.toFixed(1)} + envoy --version ${version.toFixed(1)})`);
       }
+      ctx.log(`phases, median over the runs (from kuma-dp's log timestamps): ${[...PHASES.map(([, label]) => label), 'launch to exec'].map((label) => `${label} ${median(phases.map((p) => p[label] ?? NaN)).toFixed(0)} ms`).join(' | ')}`);
     } finally {
       await rig.close();
     }
@@ -40,7 +43,41 @@ export const startBench: Benchmark = {
   },
 };
 
-async function startToExec(rig: Rig): Promise<number> {
+/** Log messages that end a phase of the start, with the phase's name. */
+const PHASES: [RegExp, string][] = [
+  [/^starting Data Plane/, 'node + modules'],
+  [/^(fetched Envoy version|Envoy version incompatible)/, 'prepare (template, token, envoy --version)'],
+  [/^fetching bootstrap configuration/, 'host facts'],
+  [/^received bootstrap configuration|^bootstrap configuration saved/, 'bootstrap (HTTP, YAML, schema)'],
+  [/^starting Envoy/, 'to launch'],
+];
+
+/** Milliseconds per phase: each marker's log time minus the previous one (spawn first, exec last). */
+function phaseSplit(stderr: string, started: number, exec: number): Record<string, number> {
+  const split: Record<string, number> = {};
+  let previous = started;
+  for (const [pattern, label] of PHASES) {
+    for (const line of stderr.split('\n')) {
+      const [time, , , message] = line.split('\t');
+      if (!message || !pattern.test(message)) continue;
+      const t = Date.parse(time!);
+      split[label] = t - previous;
+      previous = t;
+      break;
+    }
+  }
+  split['launch to exec'] = exec - previous;
+  return split;
+}
+
+function median(values: number[]): number {
+  const sorted = values.filter((v) => !Number.isNaN(v)).sort((a, b) => a - b);
+  if (sorted.length === 0) return NaN;
+  const mid = sorted.length >> 1;
+  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
+}
+
+async function startToExec(rig: Rig): Promise<{ toExec: number; phases: Record<string, number> }> {
   const dir = rig.runDir('start');
   const markFile = join(dir, 'marks');
   const env = await rig.env({ BENCH_MARK_FILE: markFile });
@@ -48,5 +85,5 @@ async function startToExec(rig: Rig): Promise<number> {
   const dp = spawnKumaDp(rig.args(join(dir, 'work')), env);
   const mark = await untilDp(dp, () => startMarks(markFile)[0], "Envoy exec'd by kuma-dp");
   await stopKumaDp(dp, 'start');
-  return mark.t - started;
+  return { toExec: mark.t - started, phases: phaseSplit(dp.stderr(), started, mark.t) };
 }

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { packagePath } from './package-root.js';
 
 /** Build information reported in the bootstrap request and by `kuma-dp version`. */
 export interface BuildInfo {
@@ -19,7 +20,7 @@ let cached: BuildInfo | undefined;
 
 export function buildInfo(): BuildInfo {
   if (cached) return cached;
-  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as {
+  const pkg = JSON.parse(readFileSync(packagePath('package.json'), 'utf8')) as {
     version: string;
     gitCommit?: string;
     buildDate?: string;

@@ -39,20 +39,8 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await rm(temp, { force: true });
     throw err;
   }
-  await syncDirectory(dir);
-}
-
-/** Makes the rename itself durable; some filesystems refuse fsync on a directory, which is fine. */
-async function syncDirectory(dir: string): Promise<void> {
-  let handle;
-  try {
-    handle = await open(dir, 'r');
-    await handle.sync();
-  } catch {
-    // Durability of the directory entry is best effort; the file content is already synced.
-  } finally {
-    await handle?.close();
-  }
+  // The directory is not fsynced: if the rename is lost in a crash the old, complete file is
+  // still there, and every file written this way is rewritten at the next start anyway.
 }
 
 /** Writes `<workDir>/bootstrap.yaml` (0600, atomically) and returns its path. */

@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
 import { findEnvoyBinary, type ResolvedEnvoy } from '../envoy/binary.js';
 import { envoyRoot, listManaged } from '../envoy/install/cache.js';
@@ -7,13 +6,14 @@ import { formatVersionSpec, parseVersionSpec, VERSION_FORMS } from '../envoy/ins
 import { ConfigErrors, KumaDpError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { PINNED_ENVOY_VERSION } from '../version.js';
+import { packagePath } from '../package-root.js';
 
 export interface EnvoyCommandContext {
   logger: () => Logger;
 }
 
 /** Directory of bin/kuma-dp, the "next to kuma-dp" place of the lookup (as main computes it). */
-const SELF_DIR = fileURLToPath(new URL('../../../bin/', import.meta.url));
+const SELF_DIR = packagePath('bin');
 
 /** Flags and env as for `run`; a VERSION argument, when given, stands in for --envoy-version. */
 function settingsFrom(cli: InstallCliOptions, version?: string): InstallSettings {

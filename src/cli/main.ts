@@ -1,4 +1,3 @@
-import { fileURLToPath } from 'node:url';
 import { Command, CommanderError, Option } from 'commander';
 import { errorLine, ExitCode, KumaDpError } from '../errors.js';
 import { createContext, type CliContext, type RootOptions } from './context.js';
@@ -8,8 +7,9 @@ import { versionCommand } from './version.js';
 import { bootstrapCommand } from './bootstrap.js';
 import { envoyCommand } from './envoy.js';
 import type { CommandResult } from './result.js';
+import { packagePath } from '../package-root.js';
 
-const SELF_PATH = fileURLToPath(new URL('../../../bin/kuma-dp', import.meta.url));
+const SELF_PATH = packagePath('bin', 'kuma-dp');
 
 export function buildProgram(onResult: (result: CommandResult) => void): { program: Command; context: () => CliContext } {
   let ctx: CliContext | undefined;

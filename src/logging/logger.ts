@@ -25,7 +25,15 @@ interface Sink {
 
 const SEVERITY_RANK: Record<Severity, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
+let stderrErrorsIgnored = false;
+
 function stderrSink(): Sink {
+  // A stderr whose reader went away (EPIPE: a closed pipe, a restarted journald) reports it as an
+  // 'error' event, which would crash the supervisor; the lost log lines are the only loss.
+  if (!stderrErrorsIgnored) {
+    stderrErrorsIgnored = true;
+    process.stderr.on('error', () => {});
+  }
   return {
     write(line) {
       try {

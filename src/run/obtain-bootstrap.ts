@@ -120,8 +120,8 @@ export async function obtainBootstrap(ctx: ObtainContext): Promise<ObtainedBoots
       hint: local ? 'fix the bootstrap template' : 'check the control plane version and logs',
     });
   }
-  const { validateBootstrap } = await import('../bootstrap/schema/validate.js');
-  const verdict = validateBootstrap(document, { source: origin });
+  const verdict = await ctx.prepared.validator.validate(document, origin);
+  ctx.prepared.validator.close();
   if (!verdict.ok) {
     const first = verdict.problems[0]!;
     throw new KumaDpError(`${origin} fails Envoy's schema at ${first.path}: ${first.message}`, {

@@ -12,6 +12,7 @@ import { resolveEnvoyBinary } from '../envoy/binary.js';
 import { isCompatible, readEnvoyVersion, type EnvoyVersion } from '../envoy/version.js';
 import { PINNED_ENVOY_VERSION } from '../version.js';
 import { prepareWorkDir, type WorkDir } from '../platform/workdir.js';
+import { BackgroundValidator } from '../bootstrap/schema/background.js';
 
 /** What every bootstrap source needs, found and checked before any network call. */
 export interface Prepared {
@@ -24,6 +25,8 @@ export interface Prepared {
   caCertPem: string | undefined;
   envoyBinary: string;
   envoy: EnvoyVersion & { compatible: boolean };
+  /** Checks the bootstrap against Envoy's schema; closed once it has. */
+  validator: BackgroundValidator;
 }
 
 export interface PrepareContext {
@@ -61,12 +64,39 @@ async function loadCaCert(ctx: PrepareContext): Promise<string | undefined> {
   }
 }
 
+async function locateEnvoy(ctx: PrepareContext): Promise<{ envoyBinary: string; source: string; version: EnvoyVersion }> {
+  const { path: envoyBinary, source } = await resolveEnvoyBinary({
+    binaryPath: ctx.settings.binaryPath,
+    install: ctx.install,
+    cwd: ctx.cwd,
+    selfDir: dirname(ctx.selfPath),
+    env: ctx.env,
+    logger: ctx.logger,
+    signal: ctx.signal,
+  });
+  return { envoyBinary, source, version: await readEnvoyVersion(envoyBinary) };
+}
+
 /**
  * Everything that can be wrong with the configuration is found here, before the first request:
  * a broken template, token or Envoy binary is exit 2 at once, not five minutes of retries.
  */
 export async function prepare(ctx: PrepareContext): Promise<Prepared> {
+  // Start-up latency delays every deploy: the schema loads (on another thread) and Envoy answers
+  // --version while the template and token are checked. An install (--envoy-version) waits until those are known good.
+  const validator = new BackgroundValidator();
+  try {
+    return { ...(await prepareChecked(ctx)), validator };
+  } catch (err) {
+    validator.close();
+    throw err;
+  }
+}
+
+async function prepareChecked(ctx: PrepareContext): Promise<Omit<Prepared, 'validator'>> {
   const { settings, logger } = ctx;
+  const early = ctx.install.envoyVersion ? undefined : locateEnvoy(ctx);
+  early?.catch(() => {});
   const dataplane = await loadDataplane(ctx);
   const mesh = dataplane?.mesh ?? settings.mesh!;
   const name = dataplane?.name ?? effectiveName(settings.name, ctx.env);
@@ -74,16 +104,7 @@ export async function prepare(ctx: PrepareContext): Promise<Prepared> {
   if (settings.tokenFile && !ctx.inlineToken) await validateTokenFile(settings.tokenFile);
   const caCertPem = await loadCaCert(ctx);
 
-  const { path: envoyBinary, source } = await resolveEnvoyBinary({
-    binaryPath: settings.binaryPath,
-    install: ctx.install,
-    cwd: ctx.cwd,
-    selfDir: dirname(ctx.selfPath),
-    env: ctx.env,
-    logger,
-    signal: ctx.signal,
-  });
-  const version = await readEnvoyVersion(envoyBinary);
+  const { envoyBinary, source, version } = await (early ?? locateEnvoy(ctx));
   const compatible = isCompatible(PINNED_ENVOY_VERSION, version.version);
   if (compatible === false) logger.info('Envoy version incompatible', { expected: PINNED_ENVOY_VERSION, current: version.version });
   else logger.info('fetched Envoy version', { version: version.version, binary: envoyBinary, source });

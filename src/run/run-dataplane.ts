@@ -140,6 +140,7 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
   } finally {
     await readiness?.close().catch(() => {});
     if (prepared) {
+      prepared.validator.close();
       await removePidFile(prepared.workDir.path).catch(() => {});
       await prepared.workDir.cleanup().catch(() => {});
     }

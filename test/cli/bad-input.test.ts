@@ -48,6 +48,8 @@ describe('kuma-dp run: bad input exits 2 with one line, before any request or En
     { name: 'a malformed duration', args: (a) => withFlag(a, '--drain-time', '30 seconds'), expect: /--drain-time: invalid duration "30 seconds"/ },
     { name: 'a cp-address with another scheme', args: (a) => withFlag(a, '--cp-address', 'grpc://cp:5678'), expect: /--cp-address "grpc:\/\/cp:5678" must use http or https/ },
     { name: 'an unknown flag', args: (a) => [...a, '--no-such-flag'], expect: /unknown option '--no-such-flag'/ },
+    { name: 'a missing --bootstrap-template', args: (a) => [...a, '--bootstrap', 'local', '--bootstrap-template', join(fx.dir, 'no-template.mustache')], expect: /no-template\.mustache/ },
+    { name: 'a bootstrap template that renders invalid YAML', args: (a) => [...a, '--bootstrap', 'local', '--bootstrap-template', file('broken.mustache', 'node:\n  id: [{{name}}\n')], expect: /broken\.mustache/ },
     { name: 'a proxy type other than dataplane', args: (a) => [...a, '--proxy-type', 'ingress'], expect: /invalid proxy type "ingress"/ },
   ];
 

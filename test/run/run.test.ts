@@ -190,4 +190,16 @@ describe('kuma-dp run: the core path against the doubles', function () {
     expect(gone.stderr().trim().split('\n').at(-1)).to.match(/^Error: .*127\.0\.0\.1:9/);
     expect(eventsOf(fx.record(), 'start')).to.have.length(0);
   });
+
+  it("refuses a control plane's bootstrap that fails Envoy's schema, naming the field, before Envoy starts", async () => {
+    const { defaultBootstrapYaml } = await import('../doubles/kuma-cp-double.js');
+    await fx.close();
+    fx = await runFixture({
+      cp: { bootstrapForRequest: (req) => defaultBootstrapYaml(req.body).replace(/^admin:/m, 'admn: {}\nadmin:') },
+    });
+    const dp = fx.start();
+    expect((await dp.waitForExit()).code).to.equal(1);
+    expect(dp.stderr().trim().split('\n').at(-1)).to.match(/^Error: the control plane's bootstrap fails Envoy's schema at admn/);
+    expect(eventsOf(fx.record(), 'start')).to.have.length(0);
+  });
 });

@@ -132,22 +132,25 @@ describe("logs: ours on stderr, Envoy's through the relay", function () {
     expect(Date.now() - started).to.be.below(20_000);
   });
 
-  it('a closed stdout (EPIPE) does not stop supervision: Envoy keeps running and SIGTERM still drains', async () => {
-    const child = spawn(process.execPath, [KUMA_DP_BIN, ...fx.args(['--log-format', 'json'])], {
-      env: { ...fx.env, ENVOY_DOUBLE_FLOOD_LINES: '50000' },
-      stdio: ['ignore', 'pipe', 'pipe'],
+  for (const closed of ['stdout', 'stderr'] as const) {
+    it(`a closed ${closed} (EPIPE) does not stop supervision: Envoy keeps running and SIGTERM still drains`, async () => {
+      const child = spawn(process.execPath, [KUMA_DP_BIN, ...fx.args(['--log-format', 'json'])], {
+        env: { ...fx.env, ENVOY_DOUBLE_FLOOD_LINES: '50000' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      // Our end of the pipe goes away at once: every write to it fails.
+      child[closed]!.destroy();
+      let stderr = '';
+      if (closed === 'stdout') child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
+      else child.stdout!.resume();
+      await waitFor(() => eventsOf(fx.record(), 'flood').length > 0, { timeoutMs: 20_000, what: `the flood to be written; stderr:\n${stderr}` });
+      await waitFor(async () => (await getReady(fx.readinessPort)).status === 200, { timeoutMs: 10_000, what: 'readiness 200' });
+      child.kill('SIGTERM');
+      expect((await waitForExit(child, 15_000)).code).to.equal(0);
+      expect(adminCalls(fx.record())).to.include('POST /healthcheck/fail');
+      if (closed === 'stdout') expect(entries(stderr, /cannot write Envoy's output/), 'told once').to.have.length(1);
     });
-    // Our end of kuma-dp's stdout goes away at once: every write of Envoy's lines fails.
-    child.stdout!.destroy();
-    let stderr = '';
-    child.stderr!.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-    await waitFor(() => eventsOf(fx.record(), 'flood').length > 0, { timeoutMs: 20_000, what: `the flood to be written; stderr:\n${stderr}` });
-    await waitFor(async () => (await getReady(fx.readinessPort)).status === 200, { timeoutMs: 10_000, what: 'readiness 200' });
-    child.kill('SIGTERM');
-    expect((await waitForExit(child, 15_000)).code).to.equal(0);
-    expect(adminCalls(fx.record())).to.include('POST /healthcheck/fail');
-    expect(entries(stderr, /cannot write Envoy's output/), 'told once').to.have.length(1);
-  });
+  }
 
   it('--log-output-path writes our own lines to the file, none to stderr', async () => {
     const path = join(fx.dir, 'kuma-dp.log');

@@ -119,6 +119,20 @@ describe('Supervisor state machine (Envoy faked at the launch boundary)', () => 
     expect(envoys[1]!.signals).to.deep.equal(['SIGKILL']);
   });
 
+  it('a shutdown signal while waiting to restart ends at once with 0, and nothing is restarted', async () => {
+    const sup = supervisor({ backoff: { initialMs: 60_000, maxMs: 60_000, maxRestarts: 5, windowMs: 60_000, stableAfterMs: 60_000, jitter: 0.2 } });
+    const result = sup.run();
+    await waitFor(() => sup.state === 'live', { timeoutMs: 2000, what: 'live' });
+    envoys[0]!.exit({ code: 3, signal: null });
+    await waitFor(() => sup.state === 'backoff', { timeoutMs: 2000, what: 'backoff' });
+    expect((await sup.readiness()).status, 'not ready while Envoy is down').to.equal(503);
+    const at = Date.now();
+    sup.handleSignal('SIGTERM');
+    expect(await result).to.deep.equal({ exitCode: 0 });
+    expect(Date.now() - at).to.be.below(1000);
+    expect(envoys).to.have.length(1);
+  });
+
   it('names an OOM kill from the cgroup counter in the restart line', async () => {
     let oomKills = 3;
     const sup = supervisor({ oomKillCount: () => oomKills });

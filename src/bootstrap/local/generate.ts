@@ -1,14 +1,14 @@
 import { readFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
 import Mustache from 'mustache';
 import { ConfigError } from '../../errors.js';
 import { parseYaml } from '../schema/yaml.js';
 import { bootstrapView, type LocalBootstrapInput } from './view.js';
+import { packagePath } from '../../package-root.js';
 
 export { ADMIN_SOCKET_NAME, type LocalBootstrapInput } from './view.js';
 
 /** The user-visible template shipped in the package: dist/src/bootstrap/local/ → envoy-bootstrap/. */
-export const DEFAULT_TEMPLATE_PATH = fileURLToPath(new URL('../../../../envoy-bootstrap/bootstrap.yaml.mustache', import.meta.url));
+export const DEFAULT_TEMPLATE_PATH = packagePath('envoy-bootstrap', 'bootstrap.yaml.mustache');
 
 const TEMPLATE_HINT = 'pass an existing file to --bootstrap-template, or leave the flag out for the built-in envoy-bootstrap/bootstrap.yaml.mustache';
 

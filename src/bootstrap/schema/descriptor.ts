@@ -1,13 +1,12 @@
 import { readFileSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
-import type * as Protobuf from '@bufbuild/protobuf';
-import type * as Wire from '@bufbuild/protobuf/wire';
-import type * as Wkt from '@bufbuild/protobuf/wkt';
+import * as Protobuf from '@bufbuild/protobuf';
+import * as Wire from '@bufbuild/protobuf/wire';
+import * as Wkt from '@bufbuild/protobuf/wkt';
 import { KumaDpError } from '../../errors.js';
+import { packagePath } from '../../package-root.js';
 
 /** Written by scripts/build-schema.ts; dist/src/bootstrap/schema/ → dist/schema/. */
-const SCHEMA_URL = new URL('../../../schema/envoy-v3.binpb', import.meta.url);
+const SCHEMA_PATH = packagePath('dist', 'schema', 'envoy-v3.binpb');
 const BOOTSTRAP_FILE = 'envoy/config/bootstrap/v3/bootstrap.proto';
 const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap';
 
@@ -38,8 +37,8 @@ let index: DescriptorIndex | undefined;
  * The Envoy v3 API types a bootstrap needs: Bootstrap's closure plus the packages of the given
  * typed_config "@type" names. The descriptor set holds all ~370 API files, but decoding and
  * linking all of them costs several times more than the handful a bootstrap uses, so files are
- * decoded on demand. @bufbuild/protobuf itself is required lazily too: loading it costs ~100 ms
- * that commands which never validate a bootstrap should not pay.
+ * decoded on demand. This module (and @bufbuild/protobuf with it) is only ever imported
+ * dynamically, so commands that never validate a bootstrap do not pay for loading it.
  */
 export function envoySchema(anyTypeNames: Iterable<string> = []): EnvoySchema {
   const idx = (index ??= loadIndex());
@@ -60,15 +59,10 @@ export function envoySchema(anyTypeNames: Iterable<string> = []): EnvoySchema {
 }
 
 function loadIndex(): DescriptorIndex {
-  const require = createRequire(import.meta.url);
-  const library: Library = {
-    protobuf: require('@bufbuild/protobuf') as typeof Protobuf,
-    wire: require('@bufbuild/protobuf/wire') as typeof Wire,
-    wkt: require('@bufbuild/protobuf/wkt') as typeof Wkt,
-  };
+  const library: Library = { protobuf: Protobuf, wire: Wire, wkt: Wkt };
   let bytes: Uint8Array;
   try {
-    bytes = readFileSync(SCHEMA_URL);
+    bytes = readFileSync(SCHEMA_PATH);
   } catch (err) {
     throw brokenSchema(`it cannot be read (${(err as NodeJS.ErrnoException).code ?? String(err)})`);
   }
@@ -142,7 +136,7 @@ function decodedFile(idx: DescriptorIndex, name: string): Wkt.FileDescriptorProt
 }
 
 function brokenSchema(reason: string): KumaDpError {
-  return new KumaDpError(`the Envoy schema ${fileURLToPath(SCHEMA_URL)} is unusable: ${reason}`, {
+  return new KumaDpError(`the Envoy schema ${SCHEMA_PATH} is unusable: ${reason}`, {
     hint: 'run `npm run build` in the kuma-dp checkout to regenerate it',
   });
 }

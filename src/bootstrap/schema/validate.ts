@@ -69,3 +69,11 @@ function failed(source: string, problems: BootstrapProblem[]): BootstrapValidati
   const summary = `${source}: ${problems.map((p) => `${p.path}: ${p.message}`).join('; ')}`;
   return { ok: false, problems, summary };
 }
+
+/**
+ * Loads the descriptor index and Bootstrap's types ahead of time. `run` calls it while it waits
+ * for `envoy --version` and the control plane, so the check costs little when the bootstrap arrives.
+ */
+export function warmUpSchema(): void {
+  envoySchema();
+}
