@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { cleanupTempDirs } from '../support/tmp.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
+import { killLeftovers, start } from './support.js';
 
 /** Malformed supervision settings: exit 2 with one line naming the flag (or env var), before anything starts. */
 const ROWS: { args: string[]; env?: NodeJS.ProcessEnv; line: RegExp }[] = [
@@ -20,6 +21,7 @@ const ROWS: { args: string[]; env?: NodeJS.ProcessEnv; line: RegExp }[] = [
 ];
 
 describe('bad supervision settings exit 2 with one line', function () {
+  afterEach(killLeftovers);
   let fx: RunFixture;
   before(async () => {
     fx = await runFixture();
@@ -31,8 +33,8 @@ describe('bad supervision settings exit 2 with one line', function () {
 
   for (const { args, env, line } of ROWS) {
     it(args.length ? args.join(' ') : Object.entries(env!).map(([k, v]) => `${k}=${v}`).join(' '), async () => {
-      const dp = fx.start(args, { env });
-      const status = await dp.waitForExit().finally(() => dp.signal('SIGKILL'));
+      const dp = start(fx, args, { env });
+      const status = await dp.waitForExit();
       expect(status.code).to.equal(2);
       const lines = dp.stderr().trimEnd().split('\n');
       expect(lines, dp.stderr()).to.have.length(1);

@@ -8,9 +8,10 @@ import { getReady } from '../support/kuma-dp.js';
 import { runFixture } from '../support/run-fixture.js';
 import { Logger } from '../../src/logging/logger.js';
 import { drainEnvoy, type DrainAdmin } from '../../src/supervisor/drain.js';
-import { adminCalls, entries, signalsReceived } from './support.js';
+import { adminCalls, entries, killLeftovers, signalsReceived, start } from './support.js';
 
 describe('adaptive drain', function () {
+  afterEach(killLeftovers);
   after(cleanupTempDirs);
 
   describe('the drain query follows the Envoy version', () => {
@@ -22,7 +23,7 @@ describe('adaptive drain', function () {
       it(`Envoy ${version}: ${drain ? 'skip_exit query' : 'only /healthcheck/fail (no drain_listeners, SIGUSR2 refused)'}`, async () => {
         const fx = await runFixture({ envoyVersion: version });
         try {
-          const dp = fx.start(['--log-format', 'json']);
+          const dp = start(fx, ['--log-format', 'json']);
           await fx.waitLive(dp);
           if (!drain) {
             dp.signal('SIGUSR2');
@@ -42,7 +43,7 @@ describe('adaptive drain', function () {
   it('an admin API that fails during the drain does not cut the grace short', async () => {
     const fx = await runFixture();
     try {
-      const dp = fx.start(['--log-format', 'json', '--log-level', 'debug', '--drain-time', '1500ms', '--min-drain-time', '0s']);
+      const dp = start(fx, ['--log-format', 'json', '--log-level', 'debug', '--drain-time', '1500ms', '--min-drain-time', '0s']);
       await fx.waitLive(dp);
       // The admin socket disappears: every admin call now fails, though nothing is connected.
       unlinkSync(join(fx.workDir, 'kuma-envoy-admin.sock'));
@@ -62,7 +63,7 @@ describe('adaptive drain', function () {
   it('SIGUSR1 is forwarded to Envoy; SIGHUP is logged and ignored', async () => {
     const fx = await runFixture();
     try {
-      const dp = fx.start(['--log-format', 'json']);
+      const dp = start(fx, ['--log-format', 'json']);
       await fx.waitLive(dp);
       dp.signal('SIGHUP');
       await dp.waitForStderr(/ignoring SIGHUP/);

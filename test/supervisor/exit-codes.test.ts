@@ -5,7 +5,7 @@ import { cleanupTempDirs } from '../support/tmp.js';
 import { processGone, type KumaDpProcess } from '../support/kuma-dp.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
 import type { KumaCpDoubleOptions } from '../doubles/kuma-cp-double.js';
-import { signalsReceived } from './support.js';
+import { killLeftovers, signalsReceived, start } from './support.js';
 
 const CP_REFUSAL = "Dataplane Token is required. Generate token using 'kumactl generate dataplane-token > /path/file'";
 
@@ -92,13 +92,14 @@ const ROWS: Row[] = [
 ];
 
 describe('exit codes (DESIGN §3)', function () {
+  afterEach(killLeftovers);
   after(cleanupTempDirs);
 
   for (const row of ROWS) {
     it(`${row.when} → ${row.code}`, async () => {
       const fx = await runFixture({ envoyEnv: row.envoyEnv, cp: row.cp });
       try {
-        const dp = fx.start(row.args ?? []);
+        const dp = start(fx, row.args ?? []);
         if (row.act) {
           await fx.waitLive(dp);
           await row.act(dp, fx);

@@ -9,7 +9,7 @@ import { getReady, KUMA_DP_BIN } from '../support/kuma-dp.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
 import { LINE_CONTINUES_MARKER } from '../../src/logging/relay.js';
 import { colorWanted, Logger } from '../../src/logging/logger.js';
-import { adminCalls, entries, jsonLog } from './support.js';
+import { adminCalls, entries, jsonLog, killLeftovers, start, track } from './support.js';
 
 const ESC = '\u001b[';
 
@@ -55,6 +55,7 @@ class StdoutChecker {
 }
 
 describe("logs: ours on stderr, Envoy's through the relay", function () {
+  afterEach(killLeftovers);
   let fx: RunFixture;
   beforeEach(async () => {
     fx = await runFixture();
@@ -63,7 +64,7 @@ describe("logs: ours on stderr, Envoy's through the relay", function () {
   after(cleanupTempDirs);
 
   it('--log-format json: every line of ours is one JSON object with time, level, logger, message', async () => {
-    const dp = fx.start(['--log-format', 'json', '--envoy-restart', 'on-failure', '--envoy-restart-backoff', '50ms'], {
+    const dp = start(fx, ['--log-format', 'json', '--envoy-restart', 'on-failure', '--envoy-restart-backoff', '50ms'], {
       env: { ENVOY_DOUBLE_CRASH_AFTER_MS_1: '200' },
     });
     await fx.waitLive(dp, 2);
@@ -84,7 +85,7 @@ describe("logs: ours on stderr, Envoy's through the relay", function () {
 
   for (const mode of ['tagged', 'json'] as const) {
     it(`--envoy-output ${mode} ${mode === 'tagged' ? "prefixes every Envoy line with 'envoy '" : 'wraps every Envoy line in a JSON object'}`, async () => {
-      const dp = fx.start(['--envoy-output', mode], { env: { ENVOY_DOUBLE_STDOUT_LINES: '3' } });
+      const dp = start(fx, ['--envoy-output', mode], { env: { ENVOY_DOUBLE_STDOUT_LINES: '3' } });
       await fx.waitLive(dp);
       dp.signal('SIGTERM');
       expect((await dp.waitForExit()).code).to.equal(0);
@@ -107,10 +108,10 @@ describe("logs: ours on stderr, Envoy's through the relay", function () {
   it('a flood of 300,000 lines of 120 bytes and a 200 KiB line arrive complete, whole and in order', async function () {
     const LINES = 300_000;
     const LONG = 200 * 1024;
-    const child = spawn(process.execPath, [KUMA_DP_BIN, ...fx.args()], {
+    const child = track(spawn(process.execPath, [KUMA_DP_BIN, ...fx.args()], {
       env: { ...fx.env, ENVOY_DOUBLE_FLOOD_LINES: String(LINES), ENVOY_DOUBLE_FLOOD_STREAM: 'stdout', ENVOY_DOUBLE_LONG_LINE_BYTES: String(LONG) },
       stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    }));
     const checker = new StdoutChecker(120);
     let stderr = '';
     child.stdout!.setEncoding('utf8').on('data', (chunk: string) => checker.push(chunk));
@@ -134,10 +135,10 @@ describe("logs: ours on stderr, Envoy's through the relay", function () {
 
   for (const closed of ['stdout', 'stderr'] as const) {
     it(`a closed ${closed} (EPIPE) does not stop supervision: Envoy keeps running and SIGTERM still drains`, async () => {
-      const child = spawn(process.execPath, [KUMA_DP_BIN, ...fx.args(['--log-format', 'json'])], {
+      const child = track(spawn(process.execPath, [KUMA_DP_BIN, ...fx.args(['--log-format', 'json'])], {
         env: { ...fx.env, ENVOY_DOUBLE_FLOOD_LINES: '50000' },
         stdio: ['ignore', 'pipe', 'pipe'],
-      });
+      }));
       // Our end of the pipe goes away at once: every write to it fails.
       child[closed]!.destroy();
       let stderr = '';
@@ -154,7 +155,7 @@ describe("logs: ours on stderr, Envoy's through the relay", function () {
 
   it('--log-output-path writes our own lines to the file, none to stderr', async () => {
     const path = join(fx.dir, 'kuma-dp.log');
-    const dp = fx.start(['--log-output-path', path]);
+    const dp = start(fx, ['--log-output-path', path]);
     await waitFor(() => readFileSync(path, 'utf8').includes('Envoy is live'), { timeoutMs: 20_000, what: 'Envoy is live in the log file' });
     dp.signal('SIGTERM');
     expect((await dp.waitForExit()).code).to.equal(0);

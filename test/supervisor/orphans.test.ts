@@ -5,7 +5,7 @@ import { waitFor } from '../support/wait.js';
 import { cleanupTempDirs } from '../support/tmp.js';
 import { processGone } from '../support/kuma-dp.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
-import { adminCalls, entries, signalsReceived } from './support.js';
+import { adminCalls, entries, killLeftovers, signalsReceived, start } from './support.js';
 
 function kill(pid: number): void {
   try {
@@ -16,6 +16,7 @@ function kill(pid: number): void {
 }
 
 describe('no orphan Envoy', function () {
+  afterEach(killLeftovers);
   let fx: RunFixture;
   beforeEach(async () => {
     fx = await runFixture();
@@ -28,7 +29,7 @@ describe('no orphan Envoy', function () {
   after(cleanupTempDirs);
 
   it('SIGKILL of kuma-dp takes Envoy with it within 2 s (setpriv --pdeathsig)', async () => {
-    const dp = fx.start();
+    const dp = start(fx);
     await fx.waitLive(dp);
     const envoyPid = eventsOf(fx.record(), 'start')[0]!.pid;
     expect(processGone(envoyPid)).to.equal(false);
@@ -41,7 +42,7 @@ describe('no orphan Envoy', function () {
   });
 
   it('Ctrl-C to the whole process group reaches only kuma-dp, which drains first', async () => {
-    const dp = fx.start([], { detached: true });
+    const dp = start(fx, [], { detached: true });
     await fx.waitLive(dp);
     process.kill(-dp.pid, 'SIGINT');
     expect((await dp.waitForExit()).code).to.equal(0);
@@ -55,7 +56,7 @@ describe('no orphan Envoy', function () {
 
   it('stops a stale Envoy left by a crashed kuma-dp with the same work dir before starting a new one', async () => {
     // Without setpriv on PATH the first Envoy survives its kuma-dp, like after a crash on a host without util-linux.
-    const first = fx.start(['--log-format', 'json'], { env: { PATH: join(fx.dir, 'no-such-dir') } });
+    const first = start(fx, ['--log-format', 'json'], { env: { PATH: join(fx.dir, 'no-such-dir') } });
     await fx.waitLive(first);
     const warnings = entries(first.stderr(), /will not die with kuma-dp/);
     expect(warnings, 'warned once').to.have.length(1);
@@ -65,7 +66,7 @@ describe('no orphan Envoy', function () {
     const stale = eventsOf(fx.record(), 'start')[0]!.pid;
     expect(processGone(stale), 'the first Envoy outlived its kuma-dp').to.equal(false);
 
-    const second = fx.start(['--log-format', 'json']);
+    const second = start(fx, ['--log-format', 'json']);
     await fx.waitLive(second, 2);
     expect(processGone(stale)).to.equal(true);
     const [stopping] = entries(second.stderr(), /Envoy left running by an earlier kuma-dp/);

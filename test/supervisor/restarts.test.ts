@@ -4,11 +4,12 @@ import { parseDuration } from '../../src/config/duration.js';
 import { cleanupTempDirs } from '../support/tmp.js';
 import { getReady, type KumaDpProcess } from '../support/kuma-dp.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
-import { entries, jsonLog, lastLine, type LogEntry } from './support.js';
+import { entries, jsonLog, killLeftovers, lastLine, start, type LogEntry } from './support.js';
 
 const BACKOFF_MS = 200;
 
 describe('Envoy restarts', function () {
+  afterEach(killLeftovers);
   after(cleanupTempDirs);
 
   describe('on-failure with a double that always crashes (backoff 200ms, budget 3)', () => {
@@ -21,7 +22,7 @@ describe('Envoy restarts', function () {
 
     before(async () => {
       fx = await runFixture({ envoyEnv: { ENVOY_DOUBLE_CRASH_AFTER_MS: '300' } });
-      dp = fx.start([
+      dp = start(fx, [
         '--log-format', 'json',
         '--envoy-restart', 'on-failure',
         '--envoy-restart-backoff', `${BACKOFF_MS}ms`,
@@ -110,7 +111,7 @@ describe('Envoy restarts', function () {
       it(`${policy}: Envoy exiting 0 by itself is ${starts === 1 ? 'not restarted (exit 0)' : 'restarted'}`, async () => {
         const fx = await runFixture({ envoyEnv: { ENVOY_DOUBLE_EXIT_AFTER_MS_1: '300', ENVOY_DOUBLE_EXIT_CODE_1: '0' } });
         try {
-          const dp = fx.start(['--log-format', 'json', '--envoy-restart', policy, '--envoy-restart-backoff', '100ms']);
+          const dp = start(fx, ['--log-format', 'json', '--envoy-restart', policy, '--envoy-restart-backoff', '100ms']);
           if (starts === 1) {
             expect((await dp.waitForExit()).code).to.equal(0);
           } else {
@@ -144,7 +145,7 @@ describe('Envoy restarts', function () {
 
     for (const { where, env, policy, because } of rows) {
       it(`logs ${policy} and why on ${where}`, async () => {
-        const dp = fx.start(['--log-format', 'json', '--envoy-restart', 'auto'], { env });
+        const dp = start(fx, ['--log-format', 'json', '--envoy-restart', 'auto'], { env });
         await dp.waitForStderr(/Envoy restart policy/);
         dp.signal('SIGTERM');
         await dp.waitForExit();
@@ -166,7 +167,7 @@ describe('Envoy restarts', function () {
       it(`${policy}: ${starts} start${starts > 1 ? 's' : ''}, then exit 1 with Envoy's reason as the last line`, async () => {
         const fx = await runFixture({ envoyEnv: { ENVOY_DOUBLE_CONFIG_ERROR: REASON } });
         try {
-          const dp = fx.start(['--envoy-restart', policy, '--envoy-restart-backoff', '100ms', '--envoy-max-restarts', '10']);
+          const dp = start(fx, ['--envoy-restart', policy, '--envoy-restart-backoff', '100ms', '--envoy-max-restarts', '10']);
           expect((await dp.waitForExit()).code).to.equal(1);
           expect(eventsOf(fx.record(), 'start')).to.have.length(starts);
           const last = lastLine(dp.stderr());
@@ -181,7 +182,7 @@ describe('Envoy restarts', function () {
     it('one retry is enough when the second start is fine', async () => {
       const fx = await runFixture({ envoyEnv: { ENVOY_DOUBLE_CONFIG_ERROR_1: 'transient' } });
       try {
-        const dp = fx.start(['--log-format', 'json', '--envoy-restart', 'on-failure', '--envoy-restart-backoff', '100ms']);
+        const dp = start(fx, ['--log-format', 'json', '--envoy-restart', 'on-failure', '--envoy-restart-backoff', '100ms']);
         await fx.waitLive(dp);
         dp.signal('SIGTERM');
         expect((await dp.waitForExit()).code).to.equal(0);

@@ -1,4 +1,28 @@
+import type { ChildProcess } from 'node:child_process';
 import { eventsOf, type RecordEvent } from '../doubles/envoy-record.js';
+import type { KumaDpProcess, SpawnOptions } from '../support/kuma-dp.js';
+import type { RunFixture } from '../support/run-fixture.js';
+
+const running = new Set<ChildProcess>();
+
+/** fx.start, remembered so that a failed test leaves no kuma-dp (and so no Envoy) behind. */
+export function start(fx: RunFixture, args: string[] = [], options: SpawnOptions & { env?: NodeJS.ProcessEnv } = {}): KumaDpProcess {
+  const dp = fx.start(args, options);
+  track(dp.child);
+  return dp;
+}
+
+export function track<T extends ChildProcess>(child: T): T {
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  return child;
+}
+
+/** For afterEach: SIGKILL whatever is still running; Envoy follows through its parent-death signal. */
+export function killLeftovers(): void {
+  for (const child of running) child.kill('SIGKILL');
+  running.clear();
+}
 
 /** One line of kuma-dp's `--log-format json` output. */
 export interface LogEntry {

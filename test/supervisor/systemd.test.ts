@@ -5,6 +5,7 @@ import { eventsOf } from '../doubles/envoy-record.js';
 import { waitFor, waitForExit } from '../support/wait.js';
 import { cleanupTempDirs } from '../support/tmp.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
+import { killLeftovers, start } from './support.js';
 
 /** Binds an AF_UNIX datagram socket and prints each datagram as one JSON line. */
 const RECEIVER = `
@@ -22,6 +23,7 @@ function available(command: string): boolean {
 }
 
 describe('systemd notifications from kuma-dp run (a real datagram socket)', function () {
+  afterEach(killLeftovers);
   let fx: RunFixture;
   let receiver: ChildProcess;
   let output = '';
@@ -58,7 +60,7 @@ describe('systemd notifications from kuma-dp run (a real datagram socket)', func
   }
 
   it('READY=1 once live, STATUS= with state, pid and restarts, STOPPING=1 then EXTEND_TIMEOUT_USEC= in the drain, WATCHDOG=1', async () => {
-    const dp = fx.start(['--drain-time', '1s', '--envoy-restart', 'auto'], {
+    const dp = start(fx, ['--drain-time', '1s', '--envoy-restart', 'auto'], {
       env: { NOTIFY_SOCKET: join(fx.dir, 'notify.sock'), WATCHDOG_USEC: '400000' },
     });
     await fx.waitLive(dp);
