@@ -302,6 +302,15 @@ export class LogRelay {
     return lines.reverse();
   }
 
+  /**
+   * Forgets the error line of an earlier Envoy run, so a restarted Envoy's end is never explained
+   * by its predecessor's last words. The tail is kept: it shows what led up to a crash loop.
+   */
+  startRun(): void {
+    this.lastLevelError = undefined;
+    this.lastStderr = undefined;
+  }
+
   /** The last line at Envoy's error or critical level, else the last non-empty stderr line. */
   lastErrorLine(): string | undefined {
     return this.lastLevelError ?? this.lastStderr;

@@ -27,6 +27,7 @@ export interface EnvoyOutputSink {
   attach(stream: Readable, source: 'stdout' | 'stderr'): void;
   tail(): string[];
   lastErrorLine(): string | undefined;
+  startRun(): void;
 }
 
 export interface SupervisorOptions {
@@ -197,6 +198,7 @@ export class Supervisor {
       return;
     }
     this.envoy = envoy;
+    this.options.output.startRun();
     this.options.output.attach(envoy.stdout, 'stdout');
     this.options.output.attach(envoy.stderr, 'stderr');
     // The state changes before any await: a signal from here on finds Envoy to drain.

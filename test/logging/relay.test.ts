@@ -294,6 +294,16 @@ describe('Envoy log relay', () => {
       expect(relay.lastErrorLine()).to.equal('sorry');
     });
 
+    it("forgets an earlier run's error line when a new run starts, but keeps the tail", async () => {
+      const relay = new LogRelay({ out: new Collector() });
+      await relayChunks(relay, ['[2025-01-01 00:00:00.001][1][critical][main] old failure\n'], 'stderr');
+      relay.startRun();
+      expect(relay.lastErrorLine()).to.equal(undefined);
+      expect(relay.tail().at(-1)).to.match(/old failure/);
+      await relayChunks(relay, ['new reason\n'], 'stderr');
+      expect(relay.lastErrorLine()).to.equal('new reason');
+    });
+
     it('finds the error line in a real child process stderr', async () => {
       const relay = new LogRelay({ out: new Collector() });
       const child = spawn(
