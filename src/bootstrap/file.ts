@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { mkdir, open, rename, rm } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
+import { KumaDpError } from '../errors.js';
 
 export const BOOTSTRAP_FILE_NAME = 'bootstrap.yaml';
 
@@ -45,8 +46,15 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
 
 /** Writes `<workDir>/bootstrap.yaml` (0600, atomically) and returns its path. */
 export async function writeBootstrapFile(workDir: string, yaml: string): Promise<string> {
-  await mkdir(workDir, { recursive: true, mode: 0o711 });
   const path = join(workDir, BOOTSTRAP_FILE_NAME);
-  await writeFileAtomic(path, yaml, 0o600);
+  try {
+    await mkdir(workDir, { recursive: true, mode: 0o711 });
+    await writeFileAtomic(path, yaml, 0o600);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    throw new KumaDpError(`cannot write the Envoy bootstrap ${path}: ${fsErrorReason(err)}${code ? ` (${code})` : ''}`, {
+      hint: code === 'ENOSPC' ? 'free space on that filesystem or point --work-dir elsewhere' : 'check the permissions and space of --work-dir',
+    });
+  }
   return path;
 }

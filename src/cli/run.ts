@@ -21,7 +21,10 @@ export function resolveRun(cmd: Command, ctx: CliContext): ResolvedRun {
   const install = resolveInstallOptions(cli, ctx.env);
   const problems = [...run.problems, ...install.problems];
   if (problems.length) throw new ConfigErrors(problems);
-  return { settings: run.settings, install: install.settings, inlineToken: inlineTokenValue(cli, ctx.env) };
+  const inlineToken = inlineTokenValue(cli, ctx.env);
+  // Read once, then gone from the environment every child process (Envoy, systemd-notify) inherits.
+  delete ctx.env.KUMA_DATAPLANE_RUNTIME_TOKEN;
+  return { settings: run.settings, install: install.settings, inlineToken };
 }
 
 export function addRunOptions(cmd: Command): Command {

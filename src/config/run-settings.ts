@@ -19,15 +19,12 @@ export interface RunSettings {
   dataplaneInline: string | undefined;
   dataplaneFile: string | undefined;
   dataplaneVars: string[];
-  /** Where the inline token is (the value stays in the environment/argv it came from). */
-  inlineToken: { origin: string } | undefined;
   tokenFile: string | undefined;
   binaryPath: string | undefined;
   workDir: string | undefined;
   drainTimeMs: number;
   minDrainTimeMs: number;
   caCertFile: string | undefined;
-  caCertPemFromEnv: boolean;
   skipVerify: boolean;
   envoyLogLevel: string;
   envoyComponentLogLevel: string | undefined;
@@ -126,13 +123,14 @@ export function resolveRunSettings(cli: RawValues, env: NodeJS.ProcessEnv, logLe
     if (mesh === undefined) problems.push('--mesh is required without a Dataplane template; pass --mesh (or KUMA_DATAPLANE_MESH) or a template with --dataplane-file');
   }
 
-  const workDir = text('workDir') ?? text('configDir');
+  // --config-dir is an alias: given on the command line it beats the work dir's env var too.
+  const fromCli = (key: string) => (origin(key).startsWith('--') ? text(key) : undefined);
+  const workDir = fromCli('workDir') ?? fromCli('configDir') ?? text('workDir') ?? text('configDir');
   const envoyLogLevel = text('envoyLogLevel') ?? logLevel;
   if (!(ENVOY_LOG_LEVELS as readonly string[]).includes(envoyLogLevel)) {
     problems.push(`${origin('envoyLogLevel')} must be one of ${ENVOY_LOG_LEVELS.join(', ')}, got "${envoyLogLevel}"`);
   }
 
-  const inlineTokenRaw = text('dataplaneToken');
   const settings: RunSettings = {
     cpAddress,
     cpAddressText: cpText,
@@ -141,14 +139,12 @@ export function resolveRunSettings(cli: RawValues, env: NodeJS.ProcessEnv, logLe
     dataplaneInline: text('dataplane'),
     dataplaneFile: text('dataplaneFile'),
     dataplaneVars: (raw.get('dataplaneVar')!.value as string[] | undefined) ?? [],
-    inlineToken: inlineTokenRaw === undefined ? undefined : { origin: origin('dataplaneToken') },
     tokenFile: text('dataplaneTokenFile'),
     binaryPath: raw.get('binaryPath')!.origin === 'default' ? undefined : text('binaryPath'),
     workDir,
     drainTimeMs: duration('drainTime', { positive: true }),
     minDrainTimeMs: duration('minDrainTime', { positive: false }),
     caCertFile: text('caCertFile'),
-    caCertPemFromEnv: text('caCert') !== undefined,
     skipVerify: bool('skipVerify'),
     envoyLogLevel,
     envoyComponentLogLevel: text('envoyComponentLogLevel'),

@@ -1,4 +1,3 @@
-import { spawn } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import type { EnvoyEnd } from '../supervisor/restart-policy.js';
 
@@ -6,8 +5,9 @@ export interface EnvoyProcess {
   pid: number;
   stdout: Readable;
   stderr: Readable;
-  /** Settles once Envoy has exited and its output pipes are closed. */
+  /** Settles once Envoy has exited and its output pipes are closed (or stayed open too long). */
   ended: Promise<EnvoyEnd>;
+  /** Signals Envoy's whole process group, so a wrapper script that does not exec still stops. */
   signal(signal: NodeJS.Signals): void;
 }
 
@@ -20,40 +20,68 @@ export interface LaunchSpec {
   cwd: string;
 }
 
+/** After Envoy's exit, how long its pipes may stay open (held by a straggler) before we stop waiting. */
+const PIPE_GRACE_MS = 2000;
+
+let execaModule: Promise<typeof import('execa')> | undefined;
+
+/**
+ * Loading execa costs ~40 ms even from the bundle; `run` starts it while it waits for the control
+ * plane and the schema check, so the launch itself does not pay for it.
+ */
+export function preloadLauncher(): void {
+  execaModule ??= import('execa');
+  execaModule.catch(() => {});
+}
+
 /**
  * Starts Envoy in a session of its own (setsid), so a terminal's Ctrl-C or `kill -- -PGID` on our
- * group reaches only kuma-dp, which drains first (supervisors.md §0 item 1). Spawned with
- * node:child_process rather than execa: see the README's performance notes (execa's import cost
- * sits on the start-to-exec path and adds nothing this one long-lived child needs).
+ * group reaches only kuma-dp, which drains first (supervisors.md §0 item 1). Envoy leads its own
+ * process group, which is what signal() targets.
  */
-export function launchEnvoy(spec: LaunchSpec): Promise<EnvoyProcess> {
+export async function launchEnvoy(spec: LaunchSpec): Promise<EnvoyProcess> {
+  preloadLauncher();
+  const { execa } = await execaModule!;
   const [file, ...rest] = [...spec.prefix, spec.binary, ...spec.args];
-  const child = spawn(file!, rest, {
+  const child = execa(file!, rest, {
     cwd: spec.cwd,
     env: spec.env,
+    extendEnv: false,
     detached: true,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    stdin: 'ignore',
+    stdout: 'pipe',
+    stderr: 'pipe',
+    buffer: false,
+    reject: false,
+    // We stop Envoy ourselves, draining first; execa's exit hook would SIGTERM it undrained.
+    cleanup: false,
   });
-  return new Promise((resolve, reject) => {
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
     child.once('error', reject);
-    child.once('spawn', () => {
-      child.removeListener('error', reject);
-      const ended = new Promise<EnvoyEnd>((resolveEnd) => {
-        child.once('close', (code, signal) => resolveEnd({ code, signal }));
-      });
-      resolve({
-        pid: child.pid!,
-        stdout: child.stdout!,
-        stderr: child.stderr!,
-        ended,
-        signal(signal) {
-          try {
-            child.kill(signal);
-          } catch {
-            // Already gone: the 'close' event tells the rest.
-          }
-        },
+  });
+  const pid = child.pid!;
+  const ended = new Promise<EnvoyEnd>((resolve) => {
+    child.once('exit', (code, signal) => {
+      const timer = setTimeout(() => resolve({ code, signal }), PIPE_GRACE_MS);
+      timer.unref();
+      void child.then(() => {
+        clearTimeout(timer);
+        resolve({ code, signal });
       });
     });
   });
+  return {
+    pid,
+    stdout: child.stdout!,
+    stderr: child.stderr!,
+    ended,
+    signal(signal) {
+      try {
+        process.kill(-pid, signal);
+      } catch {
+        // The group is gone: the exit event tells the rest.
+      }
+    },
+  };
 }

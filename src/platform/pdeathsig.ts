@@ -1,3 +1,4 @@
+import { execFile } from 'node:child_process';
 import { findOnPath } from './executables.js';
 
 export interface DeathSignalWrapper {
@@ -10,8 +11,10 @@ export interface DeathSignalWrapper {
 /**
  * Node has no prctl(PR_SET_PDEATHSIG). util-linux `setpriv --pdeathsig SIGKILL` sets it and then
  * execs Envoy (same pid), so a SIGKILLed kuma-dp takes Envoy with it (supervisors.md §6.4).
+ * setpriv older than util-linux 2.33 (and BusyBox's) has no --pdeathsig: it is tried once, by
+ * exec'ing itself, so such a host runs Envoy unwrapped with a warning instead of not at all.
  */
-export function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): DeathSignalWrapper {
+export async function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): Promise<DeathSignalWrapper> {
   if (platform !== 'linux') {
     return { prefix: [], unavailableReason: `parent-death signal is Linux-only (platform ${platform})` };
   }
@@ -19,5 +22,9 @@ export function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.Proces
   if (!setpriv) {
     return { prefix: [], unavailableReason: 'setpriv (util-linux) is not on PATH' };
   }
-  return { prefix: [setpriv, '--pdeathsig', 'SIGKILL', '--'], unavailableReason: undefined };
+  const prefix = [setpriv, '--pdeathsig', 'SIGKILL', '--'];
+  const works = await new Promise<boolean>((resolve) => {
+    execFile(setpriv, [...prefix.slice(1), setpriv, '--version'], { timeout: 5000 }, (err) => resolve(!err));
+  });
+  return works ? { prefix, unavailableReason: undefined } : { prefix: [], unavailableReason: `${setpriv} does not support --pdeathsig (util-linux 2.33 or later does)` };
 }

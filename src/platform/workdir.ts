@@ -1,7 +1,8 @@
-import { chmod, mkdir, mkdtemp, rm, access, constants } from 'node:fs/promises';
+import { access, chmod, constants, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
+import { describeFsError, realCause } from './fs-errors.js';
 
 export interface WorkDir {
   path: string;
@@ -24,9 +25,19 @@ export async function prepareWorkDir(explicit: string | undefined, origin = '--w
   try {
     await mkdir(path, { recursive: true, mode: 0o711 });
     await access(path, constants.W_OK | constants.X_OK);
+    // Probes the filesystem too: access() says yes to root on a read-only mount.
+    await rm(await mkdtemp(join(path, '.kuma-dp-probe-')), { recursive: true });
   } catch (err) {
-    throw new ConfigError(`work dir ${path} (${origin}) cannot be used: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
+    const cause = await realCause(path, err as NodeJS.ErrnoException);
+    throw new ConfigError(`work dir ${path} (${origin}) cannot be used: ${describeFsError(cause)}`, {
       hint: 'point --work-dir at a writable directory',
+    });
+  }
+  const { mode } = await stat(path);
+  if (mode & 0o002 && !(mode & 0o1000)) {
+    // Anyone could replace bootstrap.yaml between our write and Envoy's read, or plant a pid file.
+    throw new ConfigError(`work dir ${path} (${origin}) is writable by every user`, {
+      hint: `chmod 0711 ${path}, or point --work-dir at a directory only kuma-dp's user can write`,
     });
   }
   return { path, temporary: false, cleanup: async () => {} };

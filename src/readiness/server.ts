@@ -1,5 +1,5 @@
 import http from 'node:http';
-import { isIPv6 } from 'node:net';
+import { createServer as createNetServer, isIPv6 } from 'node:net';
 import type { AdminAddress } from '../envoy/admin.js';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -104,4 +104,24 @@ export function readinessHost(env: NodeJS.ProcessEnv, admin: AdminAddress, datap
   const ipv6 = dataplaneAddress !== undefined && isIPv6(dataplaneAddress);
   if (env.POD_NAME) return ipv6 ? '::' : '0.0.0.0';
   return ipv6 ? '::1' : '127.0.0.1';
+}
+
+/** Where the reporter will most likely bind, for the early port check (the admin address is not known yet). */
+export function readinessProbeHost(env: NodeJS.ProcessEnv): string {
+  return env.POD_NAME ? '0.0.0.0' : '127.0.0.1';
+}
+
+/** Binds and releases the port: a taken readiness port is reported before any network call. */
+export function assertPortFree(host: string, port: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const probe = createNetServer();
+    probe.once('error', (err: NodeJS.ErrnoException) =>
+      reject(
+        err.code === 'EADDRINUSE'
+          ? new ConfigError(`readiness port ${port} is already in use on ${host}`, { hint: 'free the port or choose another one with KUMA_READINESS_PORT' })
+          : err,
+      ),
+    );
+    probe.listen(port, host, () => probe.close(() => resolve()));
+  });
 }

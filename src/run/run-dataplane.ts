@@ -8,12 +8,12 @@ import { writeBootstrapFile } from '../bootstrap/file.js';
 import { BootstrapAborted } from '../bootstrap/remote/client.js';
 import { AdminClient, adminAddressFromBootstrap, describeAdminAddress, drainQuery } from '../envoy/admin.js';
 import { buildEnvoyArgs } from '../envoy/args.js';
-import { launchEnvoy } from '../envoy/launch.js';
+import { launchEnvoy, preloadLauncher } from '../envoy/launch.js';
 import { LogRelay } from '../logging/relay.js';
 import { envoyLineTransform } from '../logging/envoy-lines.js';
-import { startReadinessServer, readinessHost, type ReadinessServer } from '../readiness/server.js';
+import { assertPortFree, startReadinessServer, readinessHost, readinessProbeHost, type ReadinessServer } from '../readiness/server.js';
 import { createNotifier } from '../platform/systemd.js';
-import { deathSignalWrapper } from '../platform/pdeathsig.js';
+import { deathSignalWrapper, type DeathSignalWrapper } from '../platform/pdeathsig.js';
 import { findStaleEnvoy, removePidFile, writePidFile, isAlive } from '../platform/pidfile.js';
 import { oomKillCount } from '../platform/cgroup.js';
 import type { SignalRouter } from '../platform/signals.js';
@@ -44,6 +44,15 @@ const KILL_GRACE_MS = 5000;
 const DRAIN_POLL_MS = 250;
 const STABLE_AFTER_MS = 60_000;
 const JITTER = 0.2;
+
+/**
+ * Envoy gets our environment minus systemd's notification variables: only kuma-dp speaks for the
+ * unit (and the inline token was already taken out of process.env when it was read).
+ */
+function envoyEnvironment(env: NodeJS.ProcessEnv): NodeJS.ProcessEnv {
+  const { NOTIFY_SOCKET: _socket, WATCHDOG_USEC: _usec, WATCHDOG_PID: _pid, ...rest } = env;
+  return rest;
+}
 
 /** Until Envoy runs, a first signal cancels whatever is in flight; the third one exits at once. */
 function startupSignals(ctx: RunContext, abort: AbortController): { forced: Promise<RunOutcome> } {
@@ -111,20 +120,27 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
 
   let prepared: Prepared | undefined;
   let readiness: ReadinessServer | undefined;
+  const wrapper = deathSignalWrapper(process.platform, ctx.env);
   const main = async (): Promise<RunOutcome> => {
     try {
       prepared = await prepare({ ...ctx, signal: abort.signal });
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
+      // A taken port is a configuration problem: say so now, not after minutes of bootstrap retries.
+      await assertPortFree(readinessProbeHost(ctx.env), settings.readinessPort);
       await stopStaleEnvoy(prepared.workDir.path, logger);
+      preloadLauncher();
       const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: abort.signal });
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       const configPath = await writeBootstrapFile(prepared.workDir.path, bootstrap.yaml);
       logger.info('bootstrap configuration saved to a file', { path: configPath });
+      // A signal during the write must not be lost: from here until the supervisor takes the
+      // signals over there is no await, so this is the last moment one can have arrived unseen.
+      if (abort.signal.aborted) return { exitCode: ExitCode.OK };
 
       const adminAddress = adminAddressFromBootstrap(bootstrap.document);
       const admin = adminAddress ? new AdminClient(adminAddress) : undefined;
       if (adminAddress) logger.info('Envoy admin API', { address: describeAdminAddress(adminAddress) });
-      return await supervise(ctx, prepared, configPath, admin, adminAddress, (server) => (readiness = server));
+      return await supervise(ctx, prepared, configPath, admin, adminAddress, await wrapper, (server) => (readiness = server));
     } catch (err) {
       if (err instanceof BootstrapAborted || abort.signal.aborted) {
         logger.info('stopped before Envoy started');
@@ -153,11 +169,11 @@ async function supervise(
   configPath: string,
   admin: AdminClient | undefined,
   adminAddress: ReturnType<typeof adminAddressFromBootstrap>,
+  wrapper: DeathSignalWrapper,
   onReadiness: (server: ReadinessServer) => void,
 ): Promise<RunOutcome> {
   const { settings, logger, env } = ctx;
   const notifier = createNotifier({ env, logger: logger.child('systemd') });
-  const wrapper = deathSignalWrapper(process.platform, env);
   if (wrapper.unavailableReason) {
     logger.warn('Envoy will not die with kuma-dp if kuma-dp is killed with SIGKILL', { reason: wrapper.unavailableReason });
   }
@@ -175,7 +191,7 @@ async function supervise(
     logger: envoyLog,
     launch: () => {
       envoyLog.info('starting Envoy', { path: prepared.envoyBinary, arguments: args.join(' ') });
-      return launchEnvoy({ binary: prepared.envoyBinary, args, prefix: wrapper.prefix, env, cwd: ctx.cwd });
+      return launchEnvoy({ binary: prepared.envoyBinary, args, prefix: wrapper.prefix, env: envoyEnvironment(env), cwd: ctx.cwd });
     },
     output: relay,
     admin,
@@ -200,7 +216,8 @@ async function supervise(
   });
   ctx.signals.route((signal) => supervisor.handleSignal(signal));
 
-  const host = adminAddress ? readinessHost(env, adminAddress) : '127.0.0.1';
+  const dataplaneAddress = (prepared.dataplane?.resource.networking as { address?: unknown } | undefined)?.address;
+  const host = adminAddress ? readinessHost(env, adminAddress, typeof dataplaneAddress === 'string' ? dataplaneAddress : undefined) : '127.0.0.1';
   try {
     onReadiness(
       await startReadinessServer({ host, port: settings.readinessPort, logger: logger.child('readiness'), probe: () => supervisor.readiness() }),

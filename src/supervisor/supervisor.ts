@@ -198,6 +198,7 @@ export class Supervisor {
       return;
     }
     this.envoy = envoy;
+    this.drainedForever = false;
     this.options.output.startRun();
     this.options.output.attach(envoy.stdout, 'stdout');
     this.options.output.attach(envoy.stderr, 'stderr');
@@ -207,9 +208,10 @@ export class Supervisor {
     this.pollReadiness(envoy);
     await this.recordPid(envoy.pid);
     const end = await envoy.ended;
+    // No await between Envoy's end and the decision: a signal arriving now must find a settled state.
     this.envoy = undefined;
-    await this.recordPid(undefined);
     this.onEnvoyEnded(end);
+    await this.recordPid(undefined);
   }
 
   /** The pid file only helps a later kuma-dp; failing to write it must not stop supervision. */
@@ -260,7 +262,9 @@ export class Supervisor {
 
   private feedWatchdog(intervalMs: number): void {
     const answeredRecently = this.now() - this.lastAdminAnswerAt <= 2 * intervalMs;
-    if (this.stateValue === 'draining' || this.stateValue === 'stopping' || (this.envoy && answeredRecently)) {
+    // Waiting to restart, draining and stopping are kuma-dp doing its job, not a hang.
+    const busy = this.stateValue === 'backoff' || this.stateValue === 'draining' || this.stateValue === 'stopping';
+    if (busy || (this.envoy && answeredRecently)) {
       this.options.notify({ WATCHDOG: '1' });
     }
   }
@@ -325,13 +329,14 @@ export class Supervisor {
       this.complete({ exitCode: 0 });
       return;
     }
-    if (state !== 'starting' && state !== 'live') return;
+    const envoy = this.envoy;
+    if ((state !== 'starting' && state !== 'live') || !envoy) return;
     if (this.drainedForever) {
       this.options.logger.info('already drained, stopping Envoy without waiting again');
+      this.options.notify({ STOPPING: '1' });
       await this.stopEnvoy();
       return;
     }
-    const envoy = this.envoy!;
     this.transition('draining', {}, { STOPPING: '1' });
     const drainStarted = this.now();
     this.extendStopTimeout(drainStarted);
@@ -379,12 +384,13 @@ export class Supervisor {
       log.warn('SIGUSR2 ignored: this Envoy cannot drain inbound listeners without exiting');
       return;
     }
-    this.drainedForever = true;
     log.info('draining Envoy connections', { query: this.options.drainQuery });
     try {
       await this.options.admin.drainListeners(this.options.drainQuery);
+      // Only a drain that happened lets a later SIGTERM skip the wait.
+      this.drainedForever = true;
     } catch (err) {
-      log.warn('could not drain Envoy listeners', { error: (err as Error).message });
+      log.warn('could not drain Envoy listeners; a later SIGTERM will drain as usual', { error: (err as Error).message });
     }
   }
 

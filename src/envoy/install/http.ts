@@ -12,6 +12,7 @@ import type { Logger } from '../../logging/logger.js';
 import { buildInfo } from '../../version.js';
 import { interruption, throwIfInterrupted } from './interrupt.js';
 import type { DownloadTuning } from './options.js';
+import { describeFsError } from '../../platform/fs-errors.js';
 
 export interface HttpContext {
   tuning: DownloadTuning;
@@ -193,7 +194,13 @@ export async function downloadFile(url: string, dest: string, ctx: HttpContext, 
       await attempt(url, ctx, (total) => progress.start(total), async (chunk) => {
         hash.update(chunk);
         bytes += chunk.length;
-        await file.write(chunk);
+        await file.write(chunk).catch((err: NodeJS.ErrnoException) => {
+          // A full or read-only disk is no network error: retrying the download cannot help.
+          throw new KumaDpError(`cannot write ${dest}: ${describeFsError(err)}`, {
+            hint: 'free space in the Envoy cache or set KUMA_DP_CACHE_DIR to another filesystem',
+            cause: err,
+          });
+        });
         progress.advance(chunk.length);
       });
     } finally {

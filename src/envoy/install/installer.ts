@@ -13,6 +13,7 @@ import { envoyPlatform, type EnvoyPlatform } from './platform.js';
 import { createProgress } from './progress.js';
 import { formatVersionSpec, newestFirst, parseVersionSpec, pickNewest, VERSION_FORMS, type VersionSpec } from './version-spec.js';
 import { indexReleases } from './versions-index.js';
+import { describeFsError, realCause } from '../../platform/fs-errors.js';
 
 /** Far above any Envoy binary (~150 MB) and well below what would fill a disk by surprise. */
 const MAX_UNPACKED_BYTES = 1 << 30;
@@ -89,8 +90,8 @@ async function ensureWritable(cacheDir: string): Promise<void> {
   try {
     await mkdir(stagingRoot(cacheDir), { recursive: true });
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code ?? (err as Error).message;
-    throw new ConfigError(`cannot write the Envoy cache dir ${cacheDir} (${code})`, {
+    const cause = await realCause(stagingRoot(cacheDir), err as NodeJS.ErrnoException);
+    throw new ConfigError(`cannot write the Envoy cache dir ${cacheDir}: ${describeFsError(cause)}`, {
       hint: 'set KUMA_DP_CACHE_DIR (or XDG_CACHE_HOME) to a writable directory',
     });
   }

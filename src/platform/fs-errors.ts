@@ -1,0 +1,28 @@
+import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { dirname, join } from 'node:path';
+import { fsErrorReason } from '../bootstrap/file.js';
+
+/**
+ * A recursive mkdir under a read-only mount can fail with ENOENT for the part it could not
+ * create; trying to write in the first existing ancestor tells the real story (EROFS, EACCES).
+ */
+export async function realCause(path: string, err: NodeJS.ErrnoException): Promise<NodeJS.ErrnoException> {
+  if (err.code !== 'ENOENT') return err;
+  for (let dir = dirname(path); ; dir = dirname(dir)) {
+    const exists = await stat(dir).then(() => true, () => false);
+    if (exists) {
+      try {
+        await rm(await mkdtemp(join(dir, '.kuma-dp-probe-')), { recursive: true });
+        return err;
+      } catch (probeErr) {
+        return probeErr as NodeJS.ErrnoException;
+      }
+    }
+    if (dirname(dir) === dir) return err;
+  }
+}
+
+/** `no space left on device (ENOSPC)`: the OS's words and the code an operator can search for. */
+export function describeFsError(err: NodeJS.ErrnoException): string {
+  return `${fsErrorReason(err)}${err.code ? ` (${err.code})` : ''}`;
+}
