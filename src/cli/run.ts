@@ -20,6 +20,9 @@ export function resolveRun(cmd: Command, ctx: CliContext): ResolvedRun {
   const run = resolveRunSettings(cli, ctx.env, ctx.logLevel);
   const install = resolveInstallOptions(cli, ctx.env);
   const problems = [...run.problems, ...install.problems];
+  if (run.settings.binaryPath !== undefined && install.settings.envoyVersion !== undefined) {
+    problems.push('--binary-path and --envoy-version both choose the Envoy to run; give only one of them');
+  }
   if (problems.length) throw new ConfigErrors(problems);
   const inlineToken = inlineTokenValue(cli, ctx.env);
   // Read once, then gone from the environment every child process (Envoy, systemd-notify) inherits.

@@ -4,6 +4,7 @@ import { parse as parseYaml } from 'yaml';
 import { fsErrorReason } from '../bootstrap/file.js';
 import { goJsonStringify } from '../bootstrap/remote/go-json.js';
 import { ConfigError } from '../errors.js';
+import { isRecord } from '../util/is-record.js';
 
 /** A Dataplane template after Mustache rendering and the local checks kuma-dp makes. */
 export interface RenderedDataplane {
@@ -54,9 +55,6 @@ const META_KEYS = new Set(['type', 'mesh', 'name', 'creationTime', 'modification
 /** Dataplane spec fields in protobuf field order, which is how protojson (and so kuma-dp) emits them. */
 const SPEC_FIELD_ORDER = ['networking', 'metrics', 'probes'];
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Parses repeated `-v` values with pflag's StringToString rules: a value with a single `=` is one

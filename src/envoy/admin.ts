@@ -1,5 +1,6 @@
 import http from 'node:http';
 import { supportsDrainSkipExit } from './version.js';
+import { isRecord } from '../util/is-record.js';
 
 /** Where Envoy's admin API listens: a TCP address or a unix socket (`admin.address.pipe`). */
 export type AdminAddress = { kind: 'tcp'; host: string; port: number } | { kind: 'unix'; path: string };
@@ -29,7 +30,7 @@ export class AdminRequestError extends Error {
 }
 
 function record(value: unknown): Record<string, unknown> | undefined {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : undefined;
+  return isRecord(value) ? value : undefined;
 }
 
 /** proto3 JSON (and so a bootstrap in YAML or JSON) accepts both the snake_case and the camelCase field name. */
@@ -176,13 +177,6 @@ export class AdminClient {
     return localRequest(this.address, 'GET', '/ready', this.timeoutMs);
   }
 
-  async serverInfo(): Promise<Record<string, unknown>> {
-    const body = await this.expectOk('GET', '/server_info');
-    const info = record(JSON.parse(body));
-    if (!info) throw new Error(`Envoy admin GET /server_info returned no JSON object`);
-    return info;
-  }
-
   async healthcheckFail(): Promise<void> {
     await this.expectOk('POST', '/healthcheck/fail');
   }
@@ -190,10 +184,6 @@ export class AdminClient {
   /** `query` without the leading `?`, e.g. from drainQuery(). */
   async drainListeners(query: string): Promise<void> {
     await this.expectOk('POST', query ? `/drain_listeners?${query}` : '/drain_listeners');
-  }
-
-  async quit(): Promise<void> {
-    await this.expectOk('POST', '/quitquitquit');
   }
 
   async activeDownstreamConnections(): Promise<number> {

@@ -112,10 +112,6 @@ export class Logger {
     return this.options.format;
   }
 
-  isDebug(): boolean {
-    return this.threshold === 0;
-  }
-
   debug(message: string, fields?: Fields): void {
     this.log('debug', message, fields);
   }

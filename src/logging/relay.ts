@@ -265,6 +265,8 @@ export class LogRelay {
       ended: new Promise((resolve) => (finish = resolve)),
       done: false,
     };
+    // Streams of Envoys that ended are dropped, so restarts do not accumulate them.
+    for (let i = this.attached.length - 1; i >= 0; i -= 1) if (this.attached[i]!.done) this.attached.splice(i, 1);
     this.attached.push(entry);
     const end = (): void => {
       if (entry.done) return;

@@ -18,6 +18,7 @@ import { findStaleEnvoy, removePidFile, writePidFile, isAlive } from '../platfor
 import { oomKillCount } from '../platform/cgroup.js';
 import type { SignalRouter } from '../platform/signals.js';
 import { Supervisor } from '../supervisor/supervisor.js';
+import { signalNumber } from '../supervisor/exit-status.js';
 import { prepare, type Prepared } from './prepare.js';
 import { obtainBootstrap } from './obtain-bootstrap.js';
 
@@ -69,7 +70,7 @@ function startupSignals(ctx: RunContext, abort: AbortController): { forced: Prom
       ctx.logger.info('received signal while starting; stopping before Envoy starts', { signal });
       abort.abort();
     } else if (count >= 3) {
-      force({ exitCode: 128 + (signal === 'SIGINT' ? 2 : 15), forced: true, message: `forced exit on a third ${signal}` });
+      force({ exitCode: 128 + signalNumber(signal), forced: true, message: `forced exit on a third ${signal}` });
     }
   });
   return { forced };

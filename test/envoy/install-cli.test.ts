@@ -103,7 +103,7 @@ describe('kuma-dp envoy (CLI)', function () {
     writeFileSync(file, '');
     const unwritable = await runKumaDp(['envoy', 'install', '1.34.1'], { env: { ...env, KUMA_DP_CACHE_DIR: join(file, 'cache') } });
     expect(unwritable.code).to.equal(2);
-    expect(oneErrorLine(unwritable.stderr)).to.include(`cannot write the Envoy cache dir ${join(file, 'cache')} (ENOTDIR)`);
+    expect(oneErrorLine(unwritable.stderr)).to.include(`cannot write the Envoy cache dir ${join(file, 'cache')}: not a directory (ENOTDIR)`);
   });
 
   it('a checksum mismatch exits non-zero with one line and leaves nothing where run would look', async () => {

@@ -444,7 +444,7 @@ describe('envoy install: downloads from a loopback mirror', function () {
     const s = { ...settings(), cacheDir: join(file, 'cache') };
     const unwritable = await rejection(install({ settings: s }));
     expect(unwritable.exitCode).to.equal(2);
-    expect(unwritable.line).to.equal(`cannot write the Envoy cache dir ${s.cacheDir} (ENOTDIR); set KUMA_DP_CACHE_DIR (or XDG_CACHE_HOME) to a writable directory`);
+    expect(unwritable.line).to.equal(`cannot write the Envoy cache dir ${s.cacheDir}: not a directory (ENOTDIR); set KUMA_DP_CACHE_DIR (or XDG_CACHE_HOME) to a writable directory`);
   });
 
   it('recovers a stale lock left by a dead process', async () => {

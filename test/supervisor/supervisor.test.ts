@@ -176,4 +176,60 @@ describe('Supervisor state machine (Envoy faked at the launch boundary)', () => 
     expect(envoys).to.have.length(4);
     expect(entries(log(), 'Envoy ended; restarting').map((e) => e.how)).to.deep.equal(['exited with code 1', 'killed by SIGSEGV', 'exited with code 1']);
   });
+  it('a signal right after Envoy exited by itself is handled, not a crash (the pid file is still being removed)', async () => {
+    let releaseRemoval!: () => void;
+    const removal = new Promise<void>((resolve) => (releaseRemoval = resolve));
+    const sup = supervisor({ restartPolicy: 'never', onEnvoyPid: (pid) => (pid === undefined ? removal : undefined) });
+    const result = sup.run();
+    await waitFor(() => envoys.length === 1, { timeoutMs: 2000, what: 'the launch' });
+    envoys[0]!.exit({ code: 0, signal: null });
+    await waitFor(() => sup.state === 'stopped', { timeoutMs: 2000, what: 'the end to be decided' });
+    sup.handleSignal('SIGTERM');
+    releaseRemoval();
+    expect(await result).to.deep.equal({ exitCode: 0 });
+  });
+
+  it('a SIGUSR2 drain that failed does not let a later SIGTERM skip the drain', async () => {
+    const calls: string[] = [];
+    const admin = {
+      ready: async () => ({ status: 200, body: 'LIVE' }),
+      healthcheckFail: async () => void calls.push('healthcheck/fail'),
+      drainListeners: async (query: string) => {
+        calls.push(`drain_listeners?${query}`);
+        throw new Error('admin unreachable');
+      },
+      activeDownstreamConnections: async () => 0,
+    };
+    const sup = supervisor({ admin, drainQuery: 'inboundonly&graceful&skip_exit' });
+    const result = sup.run();
+    await waitFor(() => sup.state === 'live', { timeoutMs: 2000, what: 'live' });
+    sup.handleSignal('SIGUSR2');
+    await waitFor(() => calls.length === 1, { timeoutMs: 2000, what: 'the SIGUSR2 drain attempt' });
+    await waitFor(() => entries(log(), 'could not drain Envoy listeners; a later SIGTERM will drain as usual').length === 1, {
+      timeoutMs: 2000,
+      what: 'the failure to be logged',
+    });
+    sup.handleSignal('SIGTERM');
+    expect(await result).to.deep.equal({ exitCode: 0 });
+    expect(calls).to.include('healthcheck/fail');
+    expect(entries(log(), 'drain finished')).to.have.length(1);
+  });
+
+  it('feeds the systemd watchdog while it waits to restart Envoy', async () => {
+    const sent: Record<string, string>[] = [];
+    const sup = supervisor({
+      backoff: { initialMs: 400, maxMs: 400, maxRestarts: 5, windowMs: 60_000, stableAfterMs: 60_000, jitter: 0 },
+      notify: (fields) => void sent.push(fields),
+      watchdogIntervalMs: 50,
+    });
+    const result = sup.run();
+    await waitFor(() => envoys.length === 1, { timeoutMs: 2000, what: 'the launch' });
+    envoys[0]!.exit({ code: 3, signal: null });
+    await waitFor(() => sup.state === 'backoff', { timeoutMs: 2000, what: 'backoff' });
+    const before = sent.filter((f) => f.WATCHDOG).length;
+    await waitFor(() => sent.filter((f) => f.WATCHDOG).length >= before + 3, { timeoutMs: 2000, what: 'watchdog pings during the backoff' });
+    expect(sup.state).to.equal('backoff');
+    sup.handleSignal('SIGTERM');
+    expect((await result).exitCode).to.equal(0);
+  });
 });

@@ -2,7 +2,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
-import { waitFor, waitForExit, type ExitStatus } from './wait.js';
+import { waitFor, type ExitStatus } from './wait.js';
 
 /** bin/kuma-dp of this checkout: tests run the real CLI as a separate process. */
 export const KUMA_DP_BIN = fileURLToPath(new URL('../../../bin/kuma-dp', import.meta.url));
@@ -31,6 +31,22 @@ export function baseEnv(extra: NodeJS.ProcessEnv = {}): NodeJS.ProcessEnv {
   return { PATH: process.env.PATH, HOME: process.env.HOME, TMPDIR: process.env.TMPDIR, ...extra };
 }
 
+/** Every kuma-dp a test started and that may still run; the root hook kills what a test left behind. */
+const running = new Set<ChildProcess>();
+
+export function killLeftoverKumaDps(): number {
+  let killed = 0;
+  for (const child of running) {
+    if (child.exitCode === null && child.signalCode === null) {
+      // SIGKILL reaches Envoy too, through its parent-death signal.
+      child.kill('SIGKILL');
+      killed += 1;
+    }
+  }
+  running.clear();
+  return killed;
+}
+
 export function spawnKumaDp(args: string[], options: SpawnOptions = {}): KumaDpProcess {
   const child = spawn(process.execPath, [KUMA_DP_BIN, ...args], {
     env: options.env ?? baseEnv(),
@@ -44,8 +60,9 @@ export function spawnKumaDp(args: string[], options: SpawnOptions = {}): KumaDpP
   child.stderr!.on('data', (chunk: Buffer) => (err += chunk.toString()));
   if (options.stdin !== undefined) child.stdin!.end(options.stdin);
   else child.stdin!.end();
-  const exited = waitForExit(child, 120_000);
-  exited.catch(() => {});
+  running.add(child);
+  child.once('exit', () => running.delete(child));
+  const exited = new Promise<ExitStatus>((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
   return {
     child,
     pid: child.pid!,
@@ -53,11 +70,22 @@ export function spawnKumaDp(args: string[], options: SpawnOptions = {}): KumaDpP
     stderr: () => err,
     exited,
     waitForStderr: (pattern, timeoutMs = 10_000) => waitFor(() => err.match(pattern), { timeoutMs, what: `stderr to match ${pattern}; stderr so far:\n${err}` }),
-    waitForExit: (timeoutMs = 15_000) =>
-      Promise.race([
-        exited,
-        new Promise<never>((_, reject) => setTimeout(() => reject(new Error(`kuma-dp did not exit within ${timeoutMs}ms; stderr:\n${err}`)), timeoutMs)),
-      ]),
+    waitForExit: async (timeoutMs = 15_000) => {
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        return await Promise.race([
+          exited,
+          new Promise<never>((_, reject) => {
+            timer = setTimeout(() => {
+              child.kill('SIGKILL');
+              reject(new Error(`kuma-dp did not exit within ${timeoutMs}ms (killed it); stderr:\n${err}`));
+            }, timeoutMs);
+          }),
+        ]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
     signal: (signal) => {
       try {
         child.kill(signal);

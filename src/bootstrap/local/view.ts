@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import { join } from 'node:path';
 import { ConfigError } from '../../errors.js';
+import { isRecord } from '../../util/is-record.js';
 
 /** Everything `--bootstrap local` needs, resolved by the caller from flags, env and files. */
 export interface LocalBootstrapInput {
@@ -146,5 +147,5 @@ function serviceName(dataplane: Record<string, unknown> | undefined): string | u
 }
 
 function record(value: unknown): Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : {};
+  return isRecord(value) ? value : {};
 }

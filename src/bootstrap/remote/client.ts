@@ -198,7 +198,8 @@ async function attempt(url: URL, agents: Agents, options: FetchBootstrapOptions,
     const plainToTls = /HTTP request to an HTTPS server/i.test(text);
     return {
       kind: 'fatal',
-      message: `Invalid request: ${text.trim()}`,
+      // A misrouted request can get a whole HTML page back; the line stays readable.
+      message: `Invalid request: ${truncate(text.trim(), 500)}`,
       ...(plainToTls ? { hint: 'the control plane serves https on this port; use https:// in --cp-address' } : {}),
     };
   }
@@ -304,4 +305,8 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
     agents.http.destroy();
     agents.https.destroy();
   }
+}
+
+function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, max)}… (${text.length - max} more characters)`;
 }

@@ -38,9 +38,6 @@ export function anyTarget(registry: Registry, typeUrl: string): DescMessage | un
   return registry.getMessage(typeUrl.slice(typeUrl.lastIndexOf('/') + 1));
 }
 
-export function isPlainObject(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

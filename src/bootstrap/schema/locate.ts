@@ -1,6 +1,7 @@
 import type { DescEnum, DescField, DescMessage, JsonValue } from '@bufbuild/protobuf';
 import type { EnvoySchema } from './descriptor.js';
-import { ANY_TYPE, anyTarget, fieldForKey, hasOpaqueJson, indexPath, isPlainObject, keyPath } from './json-fields.js';
+import { ANY_TYPE, anyTarget, fieldForKey, hasOpaqueJson, indexPath, keyPath } from './json-fields.js';
+import { isRecord } from '../../util/is-record.js';
 
 export interface BootstrapProblem {
   /**
@@ -20,7 +21,7 @@ export interface BootstrapProblem {
 export function locateProblem(schema: EnvoySchema, desc: DescMessage, json: unknown, path: string): BootstrapProblem {
   const failure = parseError(schema, desc, json);
   if (failure === undefined) return { path: path || '(root)', message: 'rejected by the schema' };
-  if (!isPlainObject(json)) return { path: path || '(root)', message: failure };
+  if (!isRecord(json)) return { path: path || '(root)', message: failure };
 
   if (desc.typeName === ANY_TYPE) {
     const typeUrl = json['@type'];
@@ -54,7 +55,7 @@ function locateInField(
 ): BootstrapProblem | undefined {
   switch (field.fieldKind) {
     case 'message':
-      return isPlainObject(value) ? locateProblem(schema, field.message, value, here) : undefined;
+      return isRecord(value) ? locateProblem(schema, field.message, value, here) : undefined;
     case 'list': {
       if (!Array.isArray(value)) return undefined;
       for (const [i, element] of value.entries()) {
@@ -69,7 +70,7 @@ function locateInField(
       return undefined;
     }
     case 'map': {
-      if (!isPlainObject(value)) return undefined;
+      if (!isRecord(value)) return undefined;
       for (const [mapKey, entry] of Object.entries(value)) {
         const at = keyPath(here, mapKey);
         if (field.mapKind === 'message' && parseError(schema, field.message, entry) !== undefined) {

@@ -1,6 +1,7 @@
 import type { DescMessage } from '@bufbuild/protobuf';
 import type { EnvoySchema } from './descriptor.js';
-import { ANY_TYPE, anyTarget, fieldForKey, hasOpaqueJson, indexPath, isPlainObject, keyPath } from './json-fields.js';
+import { ANY_TYPE, anyTarget, fieldForKey, hasOpaqueJson, indexPath, keyPath } from './json-fields.js';
+import { isRecord } from '../../util/is-record.js';
 import type { BootstrapProblem } from './locate.js';
 
 type Json = Record<string, unknown>;
@@ -36,7 +37,7 @@ export function bootstrapRuleProblems(schema: EnvoySchema, bootstrap: Json): Boo
   }
 
   const ads = dynamic['ads_config'];
-  if (isPlainObject(ads)) {
+  if (isRecord(ads)) {
     const at = 'dynamic_resources.ads_config';
     const apiType = ads['api_type'];
     if (apiType !== 'GRPC' && apiType !== 'DELTA_GRPC') {
@@ -85,11 +86,11 @@ function durationSeconds(text: string): number {
 }
 
 function obj(value: unknown): Json {
-  return isPlainObject(value) ? value : {};
+  return isRecord(value) ? value : {};
 }
 
 function arrayOf(value: unknown): Json[] {
-  return Array.isArray(value) ? value.filter(isPlainObject) : [];
+  return Array.isArray(value) ? value.filter(isRecord) : [];
 }
 
 /** Calls visit for every message in the document, looking inside typed_config (Any) too. */
@@ -116,9 +117,9 @@ function visitMessages(
       arrayOf(value).forEach((element, i) => visitMessages(schema, field.message!, element, indexPath(here, i), visit));
     } else if (field.fieldKind === 'map') {
       for (const [mapKey, entry] of Object.entries(obj(value))) {
-        if (isPlainObject(entry)) visitMessages(schema, field.message, entry, keyPath(here, mapKey), visit);
+        if (isRecord(entry)) visitMessages(schema, field.message, entry, keyPath(here, mapKey), visit);
       }
-    } else if (isPlainObject(value)) {
+    } else if (isRecord(value)) {
       visitMessages(schema, field.message, value, here, visit);
     }
   }

@@ -1,5 +1,5 @@
 import { envoySchema } from './descriptor.js';
-import { isPlainObject } from './json-fields.js';
+import { isRecord } from '../../util/is-record.js';
 import { locateProblem, type BootstrapProblem } from './locate.js';
 import { bootstrapRuleProblems } from './rules.js';
 import { parseYaml } from './yaml.js';
@@ -28,7 +28,7 @@ export interface ValidateOptions {
  */
 export function validateBootstrap(doc: unknown, options: ValidateOptions = {}): BootstrapValidation {
   const source = options.source ?? 'bootstrap';
-  if (!isPlainObject(doc)) {
+  if (!isRecord(doc)) {
     const what = doc === null || doc === undefined ? 'an empty document' : Array.isArray(doc) ? 'a list' : `a ${typeof doc}`;
     return failed(source, [{ path: '(root)', message: `a bootstrap is a mapping of Envoy fields, not ${what}` }]);
   }
@@ -56,7 +56,7 @@ export function validateBootstrapYaml(text: string, source = 'bootstrap'): Boots
 function anyTypeNames(doc: unknown, names = new Set<string>()): Set<string> {
   if (Array.isArray(doc)) {
     for (const element of doc) anyTypeNames(element, names);
-  } else if (isPlainObject(doc)) {
+  } else if (isRecord(doc)) {
     for (const [key, value] of Object.entries(doc)) {
       if (key === '@type' && typeof value === 'string') names.add(value.slice(value.lastIndexOf('/') + 1));
       else anyTypeNames(value, names);

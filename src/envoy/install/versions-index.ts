@@ -1,5 +1,6 @@
 import { KumaDpError } from '../../errors.js';
 import { EXACT_VERSION } from './version-spec.js';
+import { isRecord } from '../../util/is-record.js';
 
 /** One release of the index that has a tarball for the platform asked about. */
 export interface IndexRelease {
@@ -9,9 +10,6 @@ export interface IndexRelease {
   sha256: string | undefined;
 }
 
-function isRecord(value: unknown): value is Record<string, unknown> {
-  return typeof value === 'object' && value !== null && !Array.isArray(value);
-}
 
 /**
  * Reads a func-e versions index (reference envoy-contract.md A.1) and returns its releases for

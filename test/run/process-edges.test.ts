@@ -1,0 +1,44 @@
+import { expect } from 'chai';
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { ENVOY_DOUBLE_SCRIPT } from '../doubles/envoy-binary.js';
+import { eventsOf } from '../doubles/envoy-record.js';
+import { cleanupTempDirs } from '../support/tmp.js';
+import { processGone } from '../support/kuma-dp.js';
+import { waitFor } from '../support/wait.js';
+import { runFixture, type RunFixture } from '../support/run-fixture.js';
+
+describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
+  let fx: RunFixture;
+  beforeEach(async () => {
+    fx = await runFixture();
+  });
+  afterEach(async () => {
+    await fx.close();
+  });
+  after(cleanupTempDirs);
+
+  it('stops an Envoy started by a wrapper script that does not exec (signals go to its process group)', async () => {
+    const wrapper = join(fx.dir, 'envoy-wrapper');
+    writeFileSync(wrapper, `#!/bin/sh\n"${process.execPath}" "${ENVOY_DOUBLE_SCRIPT}" "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const dp = fx.start(['--binary-path', wrapper]);
+    await fx.waitLive(dp);
+    const envoyPid = eventsOf(fx.record(), 'start')[0]!.pid;
+    dp.signal('SIGTERM');
+    expect((await dp.waitForExit(15_000)).code).to.equal(0);
+    await waitFor(() => processGone(envoyPid), { timeoutMs: 3000, what: 'the wrapped Envoy to be gone' });
+  });
+
+  it('runs Envoy unwrapped, with one warning, where setpriv has no --pdeathsig', async () => {
+    const oldTools = join(fx.dir, 'old-util-linux');
+    mkdirSync(oldTools);
+    writeFileSync(join(oldTools, 'setpriv'), "#!/bin/sh\necho \"setpriv: unrecognized option '--pdeathsig'\" >&2\nexit 1\n");
+    chmodSync(join(oldTools, 'setpriv'), 0o755);
+    const dp = fx.start([], { env: { PATH: `${oldTools}:${process.env.PATH}` } });
+    await fx.waitLive(dp);
+    expect(dp.stderr().match(/does not support --pdeathsig/g)).to.have.length(1);
+    dp.signal('SIGTERM');
+    expect((await dp.waitForExit()).code).to.equal(0);
+  });
+});
