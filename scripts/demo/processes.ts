@@ -1,22 +1,12 @@
 /** The demo's child processes: finding Envoy, running kuma-dp, and finding the Envoy it started. */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants } from 'node:fs';
-import { delimiter, join } from 'node:path';
 import { promisify } from 'node:util';
+export { isAlive } from '../../src/platform/pidfile.js';
 
 const run = promisify(execFile);
 
-/** `envoy` on PATH, then whatever `kuma-dp envoy which` would start (managed installs included). */
+/** Whatever `kuma-dp envoy which` would start: `envoy` on PATH first, then managed installs. */
 export async function findRealEnvoy(kumaDpBin: string, env: NodeJS.ProcessEnv = process.env): Promise<string | undefined> {
-  for (const dir of (env.PATH ?? '').split(delimiter).filter(Boolean)) {
-    const candidate = join(dir, 'envoy');
-    try {
-      accessSync(candidate, constants.X_OK);
-      return candidate;
-    } catch {
-      // not here
-    }
-  }
   try {
     const { stdout } = await run(process.execPath, [kumaDpBin, 'envoy', 'which'], { timeout: 10_000, env });
     const path = stdout.trim().split('\n').at(-1);
@@ -72,11 +62,3 @@ export async function findEnvoyPid(kumaDpPid: number): Promise<number | undefine
   return undefined;
 }
 
-export function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

@@ -7,6 +7,8 @@ import { ConfigErrors, KumaDpError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { PINNED_ENVOY_VERSION } from '../version.js';
 import { packagePath } from '../package-root.js';
+import { pickRaw } from '../config/flag-spec.js';
+import { RUN_FLAGS } from '../config/run-flags.js';
 
 export interface EnvoyCommandContext {
   logger: () => Logger;
@@ -27,9 +29,10 @@ function settingsFrom(cli: InstallCliOptions, version?: string): InstallSettings
   return settings;
 }
 
-/** --binary-path > KUMA_DATAPLANE_RUNTIME_BINARY_PATH, as `run` reads it. */
+/** --binary-path > KUMA_DATAPLANE_RUNTIME_BINARY_PATH, read through `run`'s own flag table. */
 function binaryPathOf(opts: { binaryPath?: string }): string | undefined {
-  return opts.binaryPath ?? (process.env.KUMA_DATAPLANE_RUNTIME_BINARY_PATH || undefined);
+  const raw = pickRaw(RUN_FLAGS.find((spec) => spec.key === 'binaryPath')!, opts, process.env);
+  return raw.origin === 'default' ? undefined : (raw.value as string);
 }
 
 /** What `run` would start, without installing anything or touching the network. */

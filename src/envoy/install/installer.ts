@@ -7,7 +7,8 @@ import { extractEnvoyBinary } from './archive.js';
 import { isExecutable, lockPath, managedBinary, stagingRoot, versionDir } from './cache.js';
 import { parseSha256Sums } from './checksums.js';
 import { downloadFile, fetchText, NotFoundError, type HttpContext } from './http.js';
-import { acquireLock, pidAlive } from './lock.js';
+import { acquireLock } from './lock.js';
+import { isAlive } from '../../platform/pidfile.js';
 import type { InstallSettings } from './options.js';
 import { envoyPlatform, type EnvoyPlatform } from './platform.js';
 import { createProgress } from './progress.js';
@@ -102,7 +103,7 @@ async function sweepStaging(cacheDir: string, version: string): Promise<void> {
   const root = stagingRoot(cacheDir);
   for (const name of await readdir(root)) {
     const match = /^(.+)-(\d+)-[^-]+$/.exec(name);
-    if (match?.[1] === version && !pidAlive(Number(match[2]))) await rm(join(root, name), { recursive: true, force: true });
+    if (match?.[1] === version && !isAlive(Number(match[2]))) await rm(join(root, name), { recursive: true, force: true });
   }
 }
 

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { dirname } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { interruption } from './interrupt.js';
+import { isAlive } from '../../platform/pidfile.js';
 
 /** What a lock file says about its holder. */
 export interface LockOwner {
@@ -36,16 +37,6 @@ interface Seen {
   mtimeMs: number;
 }
 
-/** True when a process with this pid exists on this host (ours or not). */
-export function pidAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function inspect(path: string): Promise<Seen | undefined> {
   try {
     const [text, info] = await Promise.all([readFile(path, 'utf8'), stat(path)]);
@@ -64,7 +55,7 @@ async function inspect(path: string): Promise<Seen | undefined> {
 
 function staleReason(seen: Seen, staleAfterMs: number): string | undefined {
   const { owner } = seen;
-  if (owner && owner.hostname === hostname() && Number.isInteger(owner.pid) && !pidAlive(owner.pid)) return `its process ${owner.pid} is gone`;
+  if (owner && owner.hostname === hostname() && Number.isInteger(owner.pid) && !isAlive(owner.pid)) return `its process ${owner.pid} is gone`;
   const age = Date.now() - seen.mtimeMs;
   if (age > staleAfterMs) return `it was last refreshed ${Math.round(age / 1000)}s ago`;
   return undefined;
