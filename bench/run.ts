@@ -12,7 +12,7 @@ import { memoryBench } from './memory.js';
 import { relayBench } from './relay.js';
 import { restartBench } from './restart.js';
 import { startBench } from './start.js';
-import { figureLine, measured, targetText, verdict, fmt, type Figure } from './stats.js';
+import { figureLine, fmt, measured, summarize, targetText, verdict, type Figure } from './stats.js';
 import { killLeftovers, type Benchmark } from './support.js';
 
 const BENCHMARKS: Benchmark[] = [startBench, relayBench, memoryBench, restartBench, drainBench, installBench, densityBench];
@@ -76,7 +76,7 @@ function summaryTable(rows: Row[]): string {
           ? `${fmt(value)} ${f.unit}`
           : f.target.kind === 'check'
             ? '-'
-            : `median ${fmt([...f.samples].sort((a, b) => a - b)[f.samples.length >> 1] ?? NaN)} ${f.unit}`;
+            : `median ${fmt(summarize(f.samples).median)} ${f.unit}`;
     return [row.bench, f.name, shown, targetText(f), verdict(f)];
   });
   const header = ['bench', 'figure', 'value', 'target', 'verdict'];

@@ -5,6 +5,7 @@ import { inlineTokenValue, resolveRunSettings, type RunSettings } from '../confi
 import { addInstallOptions, resolveInstallOptions, type InstallSettings } from '../envoy/install/options.js';
 import { ConfigErrors } from '../errors.js';
 import { SignalRouter } from '../platform/signals.js';
+import { BackgroundValidator } from '../bootstrap/schema/background.js';
 import type { CliContext } from './context.js';
 import type { CommandResult } from './result.js';
 
@@ -41,11 +42,15 @@ export function runCommand(context: () => CliContext, done: (result: CommandResu
       const ctx = context();
       const resolved = resolveRun(cmd, ctx);
       const signals = new SignalRouter().install();
+      // The schema check's thread starts before the run job's modules load: it needs ~250 ms to
+      // boot, and that is the longest stretch between `kuma-dp run` and Envoy's exec.
+      const validator = new BackgroundValidator();
       try {
         // Loaded only once the flags are known to be good: a bad flag exits without paying for it.
         const { runDataplane } = await import('../run/run-dataplane.js');
         const outcome = await runDataplane({
           ...resolved,
+          validator,
           env: ctx.env,
           cwd: ctx.cwd,
           logger: ctx.logger.child('run'),
@@ -55,6 +60,7 @@ export function runCommand(context: () => CliContext, done: (result: CommandResu
         });
         done(outcome);
       } finally {
+        validator.close();
         signals.uninstall();
       }
     });

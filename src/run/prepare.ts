@@ -39,6 +39,8 @@ export interface PrepareContext {
   signal: AbortSignal;
   stdin: NodeJS.ReadableStream;
   selfPath: string;
+  /** Started early by the caller when it can; otherwise prepare starts one. */
+  validator?: BackgroundValidator;
 }
 
 async function loadDataplane(ctx: PrepareContext): Promise<RenderedDataplane | undefined> {
@@ -84,7 +86,7 @@ async function locateEnvoy(ctx: PrepareContext): Promise<{ envoyBinary: string; 
 export async function prepare(ctx: PrepareContext): Promise<Prepared> {
   // Start-up latency delays every deploy: the schema loads (on another thread) and Envoy answers
   // --version while the template and token are checked. An install (--envoy-version) waits until those are known good.
-  const validator = new BackgroundValidator();
+  const validator = ctx.validator ?? new BackgroundValidator();
   try {
     return { ...(await prepareChecked(ctx)), validator };
   } catch (err) {

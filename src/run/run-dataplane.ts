@@ -20,6 +20,7 @@ import type { SignalRouter } from '../platform/signals.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { signalNumber } from '../supervisor/exit-status.js';
 import { prepare, type Prepared } from './prepare.js';
+import type { BackgroundValidator } from '../bootstrap/schema/background.js';
 import { obtainBootstrap } from './obtain-bootstrap.js';
 
 export interface RunContext {
@@ -32,6 +33,7 @@ export interface RunContext {
   signals: SignalRouter;
   stdin: NodeJS.ReadableStream;
   selfPath: string;
+  validator?: BackgroundValidator;
 }
 
 export interface RunOutcome {

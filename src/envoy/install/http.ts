@@ -1,5 +1,5 @@
 import { createHash } from 'node:crypto';
-import { open } from 'node:fs/promises';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import type { Agent } from 'node:http';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { HttpProxyAgent } from 'http-proxy-agent';
@@ -187,24 +187,28 @@ export interface Progress {
 export async function downloadFile(url: string, dest: string, ctx: HttpContext, progress: Progress): Promise<{ sha256: string; bytes: number }> {
   let result = { sha256: '', bytes: 0 };
   await withRetries(url, ctx, async () => {
-    const file = await open(dest, 'w', 0o600);
+    const fd = openSync(dest, 'w', 0o600);
     const hash = createHash('sha256');
     let bytes = 0;
     try {
-      await attempt(url, ctx, (total) => progress.start(total), async (chunk) => {
+      await attempt(url, ctx, (total) => progress.start(total), (chunk) => {
         hash.update(chunk);
         bytes += chunk.length;
-        await file.write(chunk).catch((err: NodeJS.ErrnoException) => {
+        // Synchronous: a page-cache write of one chunk is cheaper than a thread-pool round trip
+        // per chunk, which made a 60 MB install half again as slow as curl + sha256sum.
+        try {
+          writeSync(fd, chunk);
+        } catch (err) {
           // A full or read-only disk is no network error: retrying the download cannot help.
-          throw new KumaDpError(`cannot write ${dest}: ${describeFsError(err)}`, {
+          throw new KumaDpError(`cannot write ${dest}: ${describeFsError(err as NodeJS.ErrnoException)}`, {
             hint: 'free space in the Envoy cache or set KUMA_DP_CACHE_DIR to another filesystem',
             cause: err,
           });
-        });
+        }
         progress.advance(chunk.length);
       });
     } finally {
-      await file.close();
+      closeSync(fd);
     }
     result = { sha256: hash.digest('hex'), bytes };
   });
