@@ -41,4 +41,27 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
     dp.signal('SIGTERM');
     expect((await dp.waitForExit()).code).to.equal(0);
   });
+
+  it('run --envoy-version on an empty cache installs that Envoy from the mirror, then runs it', async () => {
+    const { Mirror } = await import('../support/mirror.js');
+    const mirror = await Mirror.start();
+    try {
+      mirror.addRelease('1.34.1');
+      const cache = join(fx.dir, 'cache');
+      const args = fx.args(['--envoy-version', '1.34.1']);
+      const binaryFlag = args.indexOf('--binary-path');
+      args.splice(binaryFlag, 2);
+      const { spawnKumaDp } = await import('../support/kuma-dp.js');
+      const dp = spawnKumaDp(args, { env: { ...fx.env, KUMA_DP_CACHE_DIR: cache, KUMA_DP_ENVOY_DOWNLOAD_BASE_URL: mirror.baseUrl } });
+      await fx.waitLive(dp);
+      const argv = eventsOf(fx.record(), 'argv')[0]!;
+      expect(argv.argv[0]).to.equal('--config-path');
+      expect(dp.stderr()).to.match(/managed 1\.34\.1 \(--envoy-version 1\.34\.1, installed now\)/);
+      expect(mirror.requests.filter((r) => r.path.endsWith('envoy-1.34.1-linux-x86_64') || r.path.endsWith('envoy-1.34.1-linux-aarch_64'))).to.have.length(1);
+      dp.signal('SIGTERM');
+      expect((await dp.waitForExit()).code).to.equal(0);
+    } finally {
+      await mirror.close();
+    }
+  });
 });
