@@ -2,8 +2,6 @@ import { rmSync } from 'node:fs';
 import { KumaDpError, ExitCode } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { formatDuration } from '../config/duration.js';
-import type { RunSettings } from '../config/run-settings.js';
-import type { InstallSettings } from '../envoy/install/options.js';
 import { writeBootstrapFile } from '../bootstrap/file.js';
 import { BootstrapAborted } from '../bootstrap/remote/client.js';
 import { AdminClient, adminAddressFromBootstrap, describeAdminAddress, drainQuery } from '../envoy/admin.js';
@@ -19,21 +17,12 @@ import { oomKillCount } from '../platform/cgroup.js';
 import type { SignalRouter } from '../platform/signals.js';
 import { Supervisor } from '../supervisor/supervisor.js';
 import { signalNumber } from '../supervisor/exit-status.js';
-import { prepare, type Prepared } from './prepare.js';
-import type { BackgroundValidator } from '../bootstrap/schema/background.js';
+import { prepare, type PrepareContext, type Prepared } from './prepare.js';
 import { obtainBootstrap } from './obtain-bootstrap.js';
 
-export interface RunContext {
-  settings: RunSettings;
-  install: InstallSettings;
-  inlineToken: string | undefined;
-  env: NodeJS.ProcessEnv;
-  cwd: string;
-  logger: Logger;
+/** What `prepare` needs, except the abort signal, which the run job owns; plus the signal router. */
+export interface RunContext extends Omit<PrepareContext, 'signal'> {
   signals: SignalRouter;
-  stdin: NodeJS.ReadableStream;
-  selfPath: string;
-  validator?: BackgroundValidator;
 }
 
 export interface RunOutcome {
@@ -136,6 +125,7 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       const configPath = await writeBootstrapFile(prepared.workDir.path, bootstrap.yaml);
       logger.info('bootstrap configuration saved to a file', { path: configPath });
+      const deathSignal = await wrapper;
       // A signal during the write must not be lost: from here until the supervisor takes the
       // signals over there is no await, so this is the last moment one can have arrived unseen.
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
@@ -143,7 +133,7 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
       const adminAddress = adminAddressFromBootstrap(bootstrap.document);
       const admin = adminAddress ? new AdminClient(adminAddress) : undefined;
       if (adminAddress) logger.info('Envoy admin API', { address: describeAdminAddress(adminAddress) });
-      return await supervise(ctx, prepared, configPath, admin, adminAddress, await wrapper, (server) => (readiness = server));
+      return await supervise(ctx, prepared, configPath, admin, adminAddress, deathSignal, (server) => (readiness = server));
     } catch (err) {
       if (err instanceof BootstrapAborted || abort.signal.aborted) {
         logger.info('stopped before Envoy started');

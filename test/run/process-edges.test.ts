@@ -64,4 +64,19 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
       await mirror.close();
     }
   });
+
+  it('a taken readiness port exits 2 with one line before any request to the control plane', async () => {
+    const { createServer } = await import('node:net');
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(fx.readinessPort, '127.0.0.1', resolve));
+    try {
+      const dp = fx.start();
+      expect((await dp.waitForExit()).code).to.equal(2);
+      expect(dp.stderr().trim().split('\n').at(-1)).to.match(new RegExp(`^Error: readiness port ${fx.readinessPort} is already in use.*KUMA_READINESS_PORT`));
+      expect(fx.cp.requests).to.have.length(0);
+      expect(eventsOf(fx.record(), 'start')).to.have.length(0);
+    } finally {
+      squatter.close();
+    }
+  });
 });
