@@ -3,7 +3,7 @@ import { KumaDpError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import type { RunSettings } from '../config/run-settings.js';
 import { buildBootstrapRequest, DEFAULT_FEATURE_FLAGS, featureList, serializeBootstrapRequest } from '../bootstrap/remote/request.js';
-import { detectIpv6, detectMaxMemoryBytes, detectSystemCaPath } from '../bootstrap/remote/host-facts.js';
+import { detectIpv6 } from '../bootstrap/remote/host-facts.js';
 import { fetchBootstrap } from '../bootstrap/remote/client.js';
 import { toRestResourceJson } from '../dataplane/template.js';
 import { readToken } from '../token/token.js';
@@ -27,7 +27,7 @@ export interface ObtainContext {
 
 async function remoteBootstrap(ctx: ObtainContext): Promise<string> {
   const { settings, prepared, env, logger } = ctx;
-  const [systemCaPath, maxHeapSizeBytes] = await Promise.all([detectSystemCaPath(), detectMaxMemoryBytes()]);
+  const { systemCaPath, maxHeapSizeBytes } = await prepared.hostFacts;
   const features = { ...DEFAULT_FEATURE_FLAGS };
   const buildBody = async () =>
     serializeBootstrapRequest(
@@ -79,10 +79,7 @@ function adminPortOf(resource: Record<string, unknown> | undefined): number | un
 
 async function localBootstrap(ctx: ObtainContext): Promise<string> {
   const { settings, prepared } = ctx;
-  const [{ generateLocalBootstrap }, { detectSystemCaPath: systemCa }] = await Promise.all([
-    import('../bootstrap/local/generate.js'),
-    import('../bootstrap/remote/host-facts.js'),
-  ]);
+  const { generateLocalBootstrap } = await import('../bootstrap/local/generate.js');
   return generateLocalBootstrap({
     cpAddress: settings.cpAddressText,
     mesh: prepared.mesh,
@@ -93,7 +90,7 @@ async function localBootstrap(ctx: ObtainContext): Promise<string> {
     // kuma-cp's default: a socket in the work dir, so instances on one host never fight over a port.
     adminSocket: adminPortOf(prepared.dataplane?.resource) === undefined,
     caCertPem: prepared.caCertPem,
-    systemCaPath: await systemCa(),
+    systemCaPath: (await prepared.hostFacts).systemCaPath,
     kumaDpVersion: buildInfo().version,
     envoyVersion: prepared.envoy.version,
     features: featureList(DEFAULT_FEATURE_FLAGS),

@@ -13,6 +13,7 @@ import { isCompatible, readEnvoyVersion, type EnvoyVersion } from '../envoy/vers
 import { PINNED_ENVOY_VERSION } from '../version.js';
 import { prepareWorkDir, type WorkDir } from '../platform/workdir.js';
 import { BackgroundValidator } from '../bootstrap/schema/background.js';
+import { detectMaxMemoryBytes, detectSystemCaPath } from '../bootstrap/remote/host-facts.js';
 
 /** What every bootstrap source needs, found and checked before any network call. */
 export interface Prepared {
@@ -27,6 +28,13 @@ export interface Prepared {
   envoy: EnvoyVersion & { compatible: boolean };
   /** Checks the bootstrap against Envoy's schema; closed once it has. */
   validator: BackgroundValidator;
+  /** Read while the rest is prepared; only the bootstrap needs them. */
+  hostFacts: Promise<HostFacts>;
+}
+
+export interface HostFacts {
+  systemCaPath: string;
+  maxHeapSizeBytes: number;
 }
 
 export interface PrepareContext {
@@ -87,15 +95,16 @@ export async function prepare(ctx: PrepareContext): Promise<Prepared> {
   // Start-up latency delays every deploy: the schema loads (on another thread) and Envoy answers
   // --version while the template and token are checked. An install (--envoy-version) waits until those are known good.
   const validator = ctx.validator ?? new BackgroundValidator();
+  const hostFacts = Promise.all([detectSystemCaPath(), detectMaxMemoryBytes()]).then(([systemCaPath, maxHeapSizeBytes]) => ({ systemCaPath, maxHeapSizeBytes }));
   try {
-    return { ...(await prepareChecked(ctx)), validator };
+    return { ...(await prepareChecked(ctx)), validator, hostFacts };
   } catch (err) {
     validator.close();
     throw err;
   }
 }
 
-async function prepareChecked(ctx: PrepareContext): Promise<Omit<Prepared, 'validator'>> {
+async function prepareChecked(ctx: PrepareContext): Promise<Omit<Prepared, 'validator' | 'hostFacts'>> {
   const { settings, logger } = ctx;
   const early = ctx.install.envoyVersion ? undefined : locateEnvoy(ctx);
   early?.catch(() => {});
