@@ -1,4 +1,4 @@
-import { rmSync } from 'node:fs';
+import { renameSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 
 /**
@@ -9,12 +9,15 @@ import { fileURLToPath } from 'node:url';
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = `${ROOT}dist/bundle`;
+// Built aside and swapped in, so a failed build never leaves a half-written bundle behind.
+const STAGING = `${OUT}.new`;
 
-rmSync(OUT, { recursive: true, force: true });
+rmSync(STAGING, { recursive: true, force: true });
 let esbuild: typeof import('esbuild');
 try {
   esbuild = await import('esbuild');
 } catch (err) {
+  rmSync(OUT, { recursive: true, force: true });
   console.warn(`bundle: esbuild is not available (${(err as Error).message.split('\n')[0]}); kuma-dp will load dist/src unbundled`);
   process.exit(0);
 }
@@ -24,7 +27,7 @@ await esbuild.build({
     main: `${ROOT}dist/src/cli/main.js`,
     'schema-worker': `${ROOT}dist/src/bootstrap/schema/validator-worker.js`,
   },
-  outdir: OUT,
+  outdir: STAGING,
   bundle: true,
   splitting: true,
   format: 'esm',
@@ -33,4 +36,6 @@ await esbuild.build({
   banner: { js: "import { createRequire as __kumaDpRequire } from 'node:module'; const require = __kumaDpRequire(import.meta.url);" },
   logLevel: 'warning',
 });
+rmSync(OUT, { recursive: true, force: true });
+renameSync(STAGING, OUT);
 console.log(`bundle: dist/bundle written (${Math.round(performance.now() - started)} ms)`);

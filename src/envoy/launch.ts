@@ -1,3 +1,4 @@
+import { readdirSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { EnvoyEnd } from '../supervisor/restart-policy.js';
 
@@ -20,8 +21,12 @@ export interface LaunchSpec {
   cwd: string;
 }
 
-/** After Envoy's exit, how long its pipes may stay open (held by a straggler) before we stop waiting. */
-const PIPE_GRACE_MS = 2000;
+/**
+ * Once Envoy's process group is gone nothing writes to its pipes any more, but the relay may still
+ * be reading behind a slow stdout; past this bound a stuck consumer must not stall supervision.
+ */
+const PIPE_DRAIN_LIMIT_MS = 10_000;
+const GROUP_POLL_MS = 50;
 
 let execaModule: Promise<typeof import('execa')> | undefined;
 
@@ -59,13 +64,18 @@ export async function launchEnvoy(spec: LaunchSpec): Promise<EnvoyProcess> {
   await new Promise<void>((resolve, reject) => {
     child.once('spawn', resolve);
     child.once('error', reject);
+    // Some spawn failures (ELOOP, E2BIG, ...) reach execa synchronously and only show in its result.
+    void child.then((result) => {
+      if (child.pid === undefined) reject(new Error(result.shortMessage ?? `cannot start ${file}`));
+    });
   });
   const pid = child.pid!;
   const ended = new Promise<EnvoyEnd>((resolve) => {
     child.once('exit', (code, signal) => {
-      const timer = setTimeout(() => resolve({ code, signal }), PIPE_GRACE_MS);
-      timer.unref();
-      void child.then(() => {
+      // With a wrapper that does not exec, its exit is not Envoy's: wait for the whole group.
+      void untilGroupGone(pid).then(async () => {
+        let timer: NodeJS.Timeout | undefined;
+        await Promise.race([child.then(() => undefined), new Promise((done) => (timer = setTimeout(done, PIPE_DRAIN_LIMIT_MS)))]);
         clearTimeout(timer);
         resolve({ code, signal });
       });
@@ -84,4 +94,28 @@ export async function launchEnvoy(spec: LaunchSpec): Promise<EnvoyProcess> {
       }
     },
   };
+}
+
+/** True while a process of the group still runs; zombies waiting for a slow init do not count. */
+function groupRuns(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+  } catch {
+    return false;
+  }
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
+    } catch {
+      // Exited while we looked.
+    }
+  }
+  return false;
+}
+
+async function untilGroupGone(pgid: number): Promise<void> {
+  while (groupRuns(pgid)) await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
 }

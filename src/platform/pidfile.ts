@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
-import { readFile, rm } from 'node:fs/promises';
+import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../bootstrap/file.js';
+import { BOOTSTRAP_FILE_NAME, writeFileAtomic } from '../bootstrap/file.js';
 
 /**
  * A pid file in the work dir names the Envoy a kuma-dp started, with the process start time, so
@@ -57,6 +57,9 @@ export async function findStaleEnvoy(workDir: string): Promise<number | undefine
     return undefined;
   }
   if (!Number.isInteger(record.pid) || record.pid <= 1) return undefined;
+  // Only a file we wrote, naming this work dir's bootstrap, may make us signal anything.
+  const owner = (await stat(join(workDir, PID_FILE))).uid;
+  if (owner !== process.getuid?.() || record.configPath !== join(workDir, BOOTSTRAP_FILE_NAME)) return undefined;
   const startTime = processStartTime(record.pid);
   if (!startTime || startTime !== record.startTime) return undefined;
   return commandLine(record.pid).includes(record.configPath) ? record.pid : undefined;
@@ -74,4 +77,14 @@ export function isAlive(pid: number): boolean {
     if ((err as NodeJS.ErrnoException).code !== 'EPERM') return false;
   }
   return statFields(pid)?.[0] !== 'Z';
+}
+
+/** True when the process leads its own process group, as the Envoy we start does (setsid). */
+export function leadsGroup(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pid;
+  } catch {
+    return false;
+  }
 }

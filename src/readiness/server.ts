@@ -119,7 +119,7 @@ export function assertPortFree(host: string, port: number): Promise<void> {
       reject(
         err.code === 'EADDRINUSE'
           ? new ConfigError(`readiness port ${port} is already in use on ${host}`, { hint: 'free the port or choose another one with KUMA_READINESS_PORT' })
-          : err,
+          : new ConfigError(`cannot listen for readiness on ${host}:${port}: ${err.code ?? err.message}`, { hint: 'choose another port with KUMA_READINESS_PORT', cause: err }),
       ),
     );
     probe.listen(port, host, () => probe.close(() => resolve()));

@@ -12,7 +12,7 @@ import { envoyLineTransform } from '../logging/envoy-lines.js';
 import { assertPortFree, startReadinessServer, readinessHost, readinessProbeHost, type ReadinessServer } from '../readiness/server.js';
 import { createNotifier } from '../platform/systemd.js';
 import { deathSignalWrapper, type DeathSignalWrapper } from '../platform/pdeathsig.js';
-import { findStaleEnvoy, removePidFile, writePidFile, isAlive } from '../platform/pidfile.js';
+import { findStaleEnvoy, isAlive, leadsGroup, removePidFile, writePidFile } from '../platform/pidfile.js';
 import { oomKillCount } from '../platform/cgroup.js';
 import type { SignalRouter } from '../platform/signals.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -69,7 +69,8 @@ function startupSignals(ctx: RunContext, abort: AbortController): { forced: Prom
 
 function signalPid(pid: number, signal: NodeJS.Signals): void {
   try {
-    process.kill(pid, signal);
+    // A wrapper that did not exec leads the group the real Envoy is in.
+    process.kill(leadsGroup(pid) ? -pid : pid, signal);
   } catch {
     // Gone in the meantime: nothing left to stop.
   }

@@ -385,10 +385,11 @@ export class Supervisor {
       return;
     }
     log.info('draining Envoy connections', { query: this.options.drainQuery });
+    const envoy = this.envoy;
     try {
       await this.options.admin.drainListeners(this.options.drainQuery);
-      // Only a drain that happened lets a later SIGTERM skip the wait.
-      this.drainedForever = true;
+      // Only a drain that happened, of the Envoy still running, lets a later SIGTERM skip the wait.
+      if (this.envoy === envoy) this.drainedForever = true;
     } catch (err) {
       log.warn('could not drain Envoy listeners; a later SIGTERM will drain as usual', { error: (err as Error).message });
     }

@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ENVOY_DOUBLE_SCRIPT } from '../doubles/envoy-binary.js';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { cleanupTempDirs } from '../support/tmp.js';
-import { processGone } from '../support/kuma-dp.js';
+import { getReady, processGone } from '../support/kuma-dp.js';
 import { waitFor } from '../support/wait.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
 
@@ -27,6 +27,26 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
     const envoyPid = eventsOf(fx.record(), 'start')[0]!.pid;
     dp.signal('SIGTERM');
     expect((await dp.waitForExit(15_000)).code).to.equal(0);
+    await waitFor(() => processGone(envoyPid), { timeoutMs: 3000, what: 'the wrapped Envoy to be gone' });
+  });
+
+  it("behind a wrapper that does not exec, an Envoy ignoring SIGTERM is SIGKILLed 5 s later, and the wrapper's own end is not taken for Envoy's", async () => {
+    const wrapper = join(fx.dir, 'envoy-wrapper');
+    writeFileSync(wrapper, `#!/bin/sh\n"${process.execPath}" "${ENVOY_DOUBLE_SCRIPT}" "$@"\n`);
+    chmodSync(wrapper, 0o755);
+    const dp = fx.start(['--binary-path', wrapper], { env: { ENVOY_DOUBLE_IGNORE_SIGTERM: '1' } });
+    await fx.waitLive(dp);
+    const envoyPid = eventsOf(fx.record(), 'start')[0]!.pid;
+    // SIGUSR1 kills the shell (its default action) but not Envoy: supervision must go on.
+    dp.signal('SIGUSR1');
+    await waitFor(() => eventsOf(fx.record(), 'signal').some((e) => e.signal === 'SIGUSR1'), { timeoutMs: 5000, what: 'Envoy to get SIGUSR1' });
+    await waitFor(async () => (await getReady(fx.readinessPort)).status === 200, { timeoutMs: 5000, what: 'readiness still 200' });
+    expect(dp.child.exitCode, 'kuma-dp still supervising').to.equal(null);
+    expect(processGone(envoyPid)).to.equal(false);
+    const at = Date.now();
+    dp.signal('SIGTERM');
+    expect((await dp.waitForExit(20_000)).code).to.equal(0);
+    expect(Date.now() - at).to.be.within(4500, 15_000);
     await waitFor(() => processGone(envoyPid), { timeoutMs: 3000, what: 'the wrapped Envoy to be gone' });
   });
 

@@ -218,7 +218,7 @@ describe('Supervisor state machine (Envoy faked at the launch boundary)', () => 
   it('feeds the systemd watchdog while it waits to restart Envoy', async () => {
     const sent: Record<string, string>[] = [];
     const sup = supervisor({
-      backoff: { initialMs: 400, maxMs: 400, maxRestarts: 5, windowMs: 60_000, stableAfterMs: 60_000, jitter: 0 },
+      backoff: { initialMs: 3000, maxMs: 3000, maxRestarts: 5, windowMs: 60_000, stableAfterMs: 60_000, jitter: 0 },
       notify: (fields) => void sent.push(fields),
       watchdogIntervalMs: 50,
     });

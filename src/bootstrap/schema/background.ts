@@ -16,8 +16,8 @@ export class BackgroundValidator {
     // In the start-up bundle the worker is an entry point of its own next to the chunks.
     const here = import.meta.url;
     const file = here.includes('/dist/bundle/') ? './schema-worker.js' : './validator-worker.js';
+    // Not unref'd: a pending validation must keep the process alive. Every owner calls close().
     this.worker = new Worker(new URL(file, here));
-    this.worker.unref();
     this.worker.on('message', ({ id, verdict }: { id: number; verdict: BootstrapValidation }) => {
       this.pending.get(id)?.(verdict);
       this.pending.delete(id);
