@@ -59,6 +59,13 @@ function commanderLine(err: CommanderError, argv: string[]): string {
 
 /** Parses argv, runs the command, and sets the exit code; every failure is one line on stderr. */
 export async function main(argv: string[]): Promise<void> {
+  // A bug must still end in one line, not a stack trace; Envoy dies with us (parent-death signal).
+  const bug = (err: unknown) => {
+    fatalLine(`internal error: ${errorLine(err)}; please report it with the kuma-dp logs`, undefined);
+    process.exit(ExitCode.FAILURE);
+  };
+  process.on('uncaughtException', bug);
+  process.on('unhandledRejection', bug);
   let result: CommandResult | undefined;
   const { program } = buildProgram((r) => (result = r));
   if (argv.length <= 2) {

@@ -6,10 +6,9 @@ import { managedBinary } from '../../src/envoy/install/cache.js';
 import { resolveInstallOptions, type InstallSettings } from '../../src/envoy/install/options.js';
 import { ConfigError } from '../../src/errors.js';
 import { Logger } from '../../src/logging/logger.js';
-import { fakeEnvoy, Mirror } from '../support/mirror.js';
+import { fakeEnvoy, Mirror, withoutProxyEnv } from '../support/mirror.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
 
-const PROXY_VARS = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'];
 
 function executable(dir: string, name = 'envoy', mode = 0o755): string {
   mkdirSync(dir, { recursive: true });
@@ -32,19 +31,16 @@ async function configError(promise: Promise<unknown>): Promise<ConfigError> {
 describe('Envoy binary lookup', function () {
   this.timeout(10_000);
   let mirror: Mirror;
-  const saved: Record<string, string | undefined> = {};
+  let restoreProxyEnv: () => void;
 
   before(async () => {
-    for (const name of PROXY_VARS) {
-      saved[name] = process.env[name];
-      delete process.env[name];
-    }
+    restoreProxyEnv = withoutProxyEnv();
     mirror = await Mirror.start();
     mirror.addRelease('1.34.1');
   });
   after(async () => {
     await mirror.close();
-    for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
+    restoreProxyEnv();
     cleanupTempDirs();
   });
 

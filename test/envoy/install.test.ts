@@ -18,11 +18,10 @@ import { indexReleases } from '../../src/envoy/install/versions-index.js';
 import { ConfigError, KumaDpError } from '../../src/errors.js';
 import { Logger } from '../../src/logging/logger.js';
 import { createProgress } from '../../src/envoy/install/progress.js';
-import { clearSigned, envoyTarball, fakeEnvoy, Mirror, tarball } from '../support/mirror.js';
+import { clearSigned, envoyTarball, fakeEnvoy, Mirror, tarball, withoutProxyEnv } from '../support/mirror.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
 import { waitFor } from '../support/wait.js';
 
-const PROXY_VARS = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'];
 const logger = Logger.silent();
 
 /** Fast timeouts and no retries unless a test asks for them. */
@@ -255,21 +254,17 @@ describe('envoy install: archives', () => {
 describe('envoy install: downloads from a loopback mirror', function () {
   this.timeout(10_000);
   let mirror: Mirror;
-  const saved: Record<string, string | undefined> = {};
+  let restoreProxyEnv: () => void;
 
   before(async () => {
-    // proxy-from-env reads process.env: a developer's proxy must not capture loopback requests.
-    for (const name of PROXY_VARS) {
-      saved[name] = process.env[name];
-      delete process.env[name];
-    }
+    restoreProxyEnv = withoutProxyEnv();
     mirror = await Mirror.start();
     mirror.addRelease('1.34.1').addRelease('1.34.2').addRelease('1.35.0', { reportsVersion: '1.35.1' });
     mirror.addIndexRelease('1.9.9', 'xz').addIndexRelease('1.9.10', 'gz').addIndexRelease('1.8.3', 'xz');
   });
   after(async () => {
     await mirror.close();
-    for (const [name, value] of Object.entries(saved)) if (value !== undefined) process.env[name] = value;
+    restoreProxyEnv();
     cleanupTempDirs();
   });
 

@@ -283,3 +283,17 @@ export class Mirror {
     }
   }
 }
+
+const PROXY_VARS = ['HTTP_PROXY', 'HTTPS_PROXY', 'ALL_PROXY', 'NO_PROXY', 'http_proxy', 'https_proxy', 'all_proxy', 'no_proxy'];
+
+/**
+ * proxy-from-env reads process.env: a developer's proxy must not capture the requests in-process
+ * installs send to the loopback mirror. Returns the function that puts the variables back.
+ */
+export function withoutProxyEnv(): () => void {
+  const saved = PROXY_VARS.map((name) => [name, process.env[name]] as const);
+  for (const name of PROXY_VARS) delete process.env[name];
+  return () => {
+    for (const [name, value] of saved) if (value !== undefined) process.env[name] = value;
+  };
+}
