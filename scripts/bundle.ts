@@ -5,7 +5,8 @@ import { fileURLToPath } from 'node:url';
  * Bundles the compiled CLI (dist/src) into dist/bundle: in this kind of sandbox the ESM loader
  * pays per file, and one bundle halves the time from `kuma-dp run` to Envoy's exec (README,
  * performance). Dynamic imports stay separate chunks, so install and schema code still load
- * only when used. bin/kuma-dp falls back to dist/src when there is no up-to-date bundle.
+ * only when used. bin/kuma-dp falls back to dist/src when there is no up-to-date bundle. A
+ * separate CommonJS bundle answers `envoy which` (src/cli/fast-path.ts).
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = `${ROOT}dist/bundle`;
@@ -34,6 +35,16 @@ await esbuild.build({
   platform: 'node',
   target: 'node20.19',
   banner: { js: "import { createRequire as __kumaDpRequire } from 'node:module'; const require = __kumaDpRequire(import.meta.url);" },
+  logLevel: 'warning',
+});
+// `envoy which` without options, loaded by bin/kuma-dp without commander or the ESM loader.
+await esbuild.build({
+  entryPoints: [`${ROOT}dist/src/cli/fast-path.js`],
+  outfile: `${STAGING}/fast-path.cjs`,
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20.19',
   logLevel: 'warning',
 });
 rmSync(OUT, { recursive: true, force: true });

@@ -1,50 +1,20 @@
 import { Command } from 'commander';
-import { findEnvoyBinary, type ResolvedEnvoy } from '../envoy/binary.js';
 import { envoyRoot, listManaged } from '../envoy/install/cache.js';
-import { addInstallOptions, resolveInstallOptions, type InstallCliOptions, type InstallSettings } from '../envoy/install/options.js';
-import { formatVersionSpec, parseVersionSpec, VERSION_FORMS } from '../envoy/install/version-spec.js';
-import { ConfigErrors, KumaDpError } from '../errors.js';
+import type { InstallCliOptions } from '../envoy/install/options.js';
+import { KumaDpError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { PINNED_ENVOY_VERSION } from '../version.js';
 import { packagePath } from '../package-root.js';
-import { pickRaw } from '../config/flag-spec.js';
-import { RUN_FLAGS } from '../config/run-flags.js';
+import { addInstallOptions } from './flag-options.js';
+import { binaryPathOf, envoyWhich, installSettingsFrom, runWouldUse, type EnvoyCliOptions, type LookupPlace } from './envoy-which.js';
 
 export interface EnvoyCommandContext {
   logger: () => Logger;
 }
 
-/** Directory of bin/kuma-dp, the "next to kuma-dp" place of the lookup (as main computes it). */
-const SELF_DIR = packagePath('bin');
-
-/** Flags and env as for `run`; a VERSION argument, when given, stands in for --envoy-version. */
-function settingsFrom(cli: InstallCliOptions, version?: string): InstallSettings {
-  const { settings, problems } = resolveInstallOptions(cli, process.env);
-  if (version !== undefined) {
-    const spec = parseVersionSpec(version);
-    if (spec) settings.envoyVersion = formatVersionSpec(spec);
-    else problems.push(`"${version}" is not an Envoy version; use ${VERSION_FORMS}`);
-  }
-  if (problems.length) throw new ConfigErrors(problems);
-  return settings;
-}
-
-/** --binary-path > KUMA_DATAPLANE_RUNTIME_BINARY_PATH, read through `run`'s own flag table. */
-function binaryPathOf(opts: { binaryPath?: string }): string | undefined {
-  const raw = pickRaw(RUN_FLAGS.find((spec) => spec.key === 'binaryPath')!, opts, process.env);
-  return raw.origin === 'default' ? undefined : (raw.value as string);
-}
-
-/** What `run` would start, without installing anything or touching the network. */
-function runWouldUse(settings: InstallSettings, binaryPath: string | undefined, logger: Logger): Promise<ResolvedEnvoy> {
-  return findEnvoyBinary({
-    binaryPath,
-    install: settings,
-    cwd: process.cwd(),
-    selfDir: SELF_DIR,
-    env: process.env,
-    logger,
-  });
+/** The lookup as `run` in this process would do it; bin/kuma-dp is "next to kuma-dp". */
+function here(): LookupPlace {
+  return { env: process.env, cwd: process.cwd(), selfDir: packagePath('bin') };
 }
 
 /** SIGINT/SIGTERM abort the install (which then removes its temp files); a second one kills at once. */
@@ -70,7 +40,7 @@ function installCommand(ctx: EnvoyCommandContext): Command {
       .description(`download, verify and install an Envoy into the cache (default ${PINNED_ENVOY_VERSION}, or --envoy-version); prints its path`)
       .argument('[version]', 'X.Y.Z, X.Y (newest patch; needs --envoy-versions-url) or latest (likewise)'),
   ).action(async (version: string | undefined, opts: InstallCliOptions) => {
-    const settings = settingsFrom(opts, version);
+    const settings = installSettingsFrom(opts, process.env, version);
     const logger = ctx.logger();
     const { installEnvoy } = await import('../envoy/install/installer.js');
     const result = await interruptible('nothing was installed', (signal) =>
@@ -81,16 +51,16 @@ function installCommand(ctx: EnvoyCommandContext): Command {
   });
 }
 
-function listCommand(ctx: EnvoyCommandContext): Command {
+function listCommand(): Command {
   return new Command('list')
     .description('list the installed Envoy versions, newest first; * marks the one `kuma-dp run` would use')
     .option('--binary-path <path>', 'as for run (env KUMA_DATAPLANE_RUNTIME_BINARY_PATH)')
     .option('--envoy-version <version>', 'as for run (env KUMA_DATAPLANE_RUNTIME_ENVOY_VERSION)')
-    .action(async (opts: InstallCliOptions & { binaryPath?: string }) => {
-      const settings = settingsFrom(opts);
+    .action(async (opts: EnvoyCliOptions) => {
+      const settings = installSettingsFrom(opts, process.env);
       const installed = await listManaged(settings.cacheDir);
-      const binaryPath = binaryPathOf(opts);
-      const chosen = await runWouldUse(settings, binaryPath, ctx.logger()).catch(() => undefined);
+      const binaryPath = binaryPathOf(opts, process.env);
+      const chosen = await runWouldUse(settings, binaryPath, here()).catch(() => undefined);
       const lines = installed.map(({ version, path }) => `${path === chosen?.path ? '*' : ' '} ${version.padEnd(9)} ${path}`);
       if (installed.length === 0) lines.push(`no managed Envoy installed in ${envoyRoot(settings.cacheDir)}; add one with \`kuma-dp envoy install\``);
       if (!chosen && binaryPath === undefined && settings.envoyVersion) lines.push(`kuma-dp run would first install Envoy ${settings.envoyVersion} (--envoy-version)`);
@@ -100,16 +70,14 @@ function listCommand(ctx: EnvoyCommandContext): Command {
     });
 }
 
-function whichCommand(ctx: EnvoyCommandContext): Command {
+function whichCommand(): Command {
   return new Command('which')
     .description('print the absolute path of the Envoy `kuma-dp run` would start (of the managed VERSION, if given); never downloads')
     .argument('[version]', 'a managed version: X.Y.Z, X.Y or latest (newest installed match)')
     .option('--binary-path <path>', 'as for run (env KUMA_DATAPLANE_RUNTIME_BINARY_PATH)')
     .option('--envoy-version <version>', 'as for run (env KUMA_DATAPLANE_RUNTIME_ENVOY_VERSION)')
-    .action(async (version: string | undefined, opts: InstallCliOptions & { binaryPath?: string }) => {
-      const settings = settingsFrom(opts, version);
-      // A VERSION asks for that managed Envoy, whatever a binary path would say.
-      const found = await runWouldUse(settings, version === undefined ? binaryPathOf(opts) : undefined, ctx.logger());
+    .action(async (version: string | undefined, opts: EnvoyCliOptions) => {
+      const found = await envoyWhich(version, opts, here());
       process.stdout.write(`${found.path}\n`);
     });
 }
@@ -119,7 +87,7 @@ function removeCommand(ctx: EnvoyCommandContext): Command {
     .description('remove an installed Envoy version from the cache')
     .argument('<version>', 'exact version, as listed by `kuma-dp envoy list`')
     .action(async (version: string) => {
-      const settings = settingsFrom({});
+      const settings = installSettingsFrom({}, process.env);
       const { removeEnvoy } = await import('../envoy/install/remove.js');
       const dir = await interruptible(`Envoy ${version} was not removed`, (signal) => removeEnvoy(settings.cacheDir, version, ctx.logger(), signal));
       process.stdout.write(`removed Envoy ${version} (${dir})\n`);
@@ -131,7 +99,7 @@ export function envoyCommand(ctx: EnvoyCommandContext): Command {
   return new Command('envoy')
     .description('manage the Envoy binaries kuma-dp downloads (cache: $KUMA_DP_CACHE_DIR, else $XDG_CACHE_HOME/kuma-dp, else ~/.cache/kuma-dp)')
     .addCommand(installCommand(ctx))
-    .addCommand(listCommand(ctx))
-    .addCommand(whichCommand(ctx))
+    .addCommand(listCommand())
+    .addCommand(whichCommand())
     .addCommand(removeCommand(ctx));
 }

@@ -7,6 +7,7 @@ import { versionCommand } from './version.js';
 import { bootstrapCommand } from './bootstrap.js';
 import { envoyCommand } from './envoy.js';
 import type { CommandResult } from './result.js';
+import { fatalLine } from './fatal-line.js';
 import { packagePath } from '../package-root.js';
 
 const SELF_PATH = packagePath('bin', 'kuma-dp');
@@ -37,18 +38,6 @@ export function buildProgram(onResult: (result: CommandResult) => void): { progr
   };
   quiet(program);
   return { program, context };
-}
-
-function fatalLine(line: string, format: string | undefined): void {
-  const text =
-    format === 'json'
-      ? JSON.stringify({ time: new Date().toISOString(), level: 'error', logger: 'kuma-dp', message: line })
-      : `Error: ${line}`;
-  try {
-    process.stderr.write(`${text}\n`);
-  } catch {
-    // Nowhere left to say it; the exit code still tells.
-  }
 }
 
 function commanderLine(err: CommanderError, argv: string[]): string {

@@ -1,8 +1,9 @@
 import { Command } from 'commander';
-import { addFlagSpecs, type RawValues } from '../config/flag-spec.js';
+import type { RawValues } from '../config/flag-spec.js';
+import { addFlagSpecs, addInstallOptions } from './flag-options.js';
 import { RUN_FLAGS } from '../config/run-flags.js';
 import { inlineTokenValue, resolveRunSettings, type RunSettings } from '../config/run-settings.js';
-import { addInstallOptions, resolveInstallOptions, type InstallSettings } from '../envoy/install/options.js';
+import { resolveInstallOptions, type InstallSettings } from '../envoy/install/options.js';
 import { ConfigErrors } from '../errors.js';
 import { SignalRouter } from '../platform/signals.js';
 import { BackgroundValidator } from '../bootstrap/schema/background.js';

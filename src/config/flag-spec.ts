@@ -1,5 +1,3 @@
-import { Option, type Command } from 'commander';
-
 /**
  * One row of the flag/env/default table. Defaults are applied by us, not commander, so that the
  * precedence flag > env var > default is decided in one place and `--help` still shows them.
@@ -26,19 +24,6 @@ export interface RawSetting {
   value: string | string[] | undefined;
   /** Where the value came from, for messages: `--drain-time`, `KUMA_DATAPLANE_DRAIN_TIME` or `default`. */
   origin: string;
-}
-
-export function addFlagSpecs(cmd: Command, specs: readonly FlagSpec[]): Command {
-  for (const spec of specs) {
-    if (!spec.flags) continue;
-    const details = [spec.description];
-    if (spec.env) details.push(`env ${spec.env}`);
-    if (spec.defaultValue !== undefined && spec.defaultValue !== '') details.push(`default ${spec.defaultValue}`);
-    const option = new Option(spec.flags, details.join('; '));
-    if (spec.repeatable) option.argParser((value: string, previous: string[] | undefined) => [...(previous ?? []), value]);
-    cmd.addOption(option);
-  }
-  return cmd;
 }
 
 function flagName(spec: FlagSpec): string {

@@ -1,11 +1,10 @@
 import { delimiter, isAbsolute, join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
-import type { Logger } from '../logging/logger.js';
 import { envoyRoot, listManaged, managedBinary, probeExecutable } from './install/cache.js';
 import type { InstallSettings } from './install/options.js';
 import { formatVersionSpec, parseVersionSpec, pickNewest, VERSION_FORMS } from './install/version-spec.js';
 
-export interface ResolveEnvoyOptions {
+export interface FindEnvoyOptions {
   /** Explicit --binary-path or KUMA_DATAPLANE_RUNTIME_BINARY_PATH; undefined when not given. */
   binaryPath?: string | undefined;
   install: InstallSettings;
@@ -13,8 +12,6 @@ export interface ResolveEnvoyOptions {
   /** Directory of the kuma-dp executable. */
   selfDir: string;
   env: NodeJS.ProcessEnv;
-  logger: Logger;
-  signal?: AbortSignal | undefined;
 }
 
 export interface ResolvedEnvoy {
@@ -24,7 +21,7 @@ export interface ResolvedEnvoy {
   source: string;
 }
 
-type Managed = (spec: string) => Promise<ResolvedEnvoy>;
+export type Managed = (spec: string) => Promise<ResolvedEnvoy>;
 
 interface Candidate {
   path: string;
@@ -57,7 +54,7 @@ function notFound(looked: string[]): ConfigError {
  * the path (a bare name searched on PATH), `./envoy`, then next to kuma-dp. Without one it is
  * DESIGN §5's: --envoy-version (managed) → PATH → ./envoy → next to kuma-dp → newest managed.
  */
-async function lookup(opts: ResolveEnvoyOptions, managed: Managed): Promise<ResolvedEnvoy> {
+export async function lookup(opts: FindEnvoyOptions, managed: Managed): Promise<ResolvedEnvoy> {
   const { binaryPath, cwd, selfDir, env, install } = opts;
   const looked: string[] = [];
   const beside: Candidate[] = [
@@ -86,7 +83,7 @@ async function lookup(opts: ResolveEnvoyOptions, managed: Managed): Promise<Reso
  * installed match, so that starts are predictable and offline-safe (`kuma-dp envoy install 1.34`
  * upgrades to the newest patch on purpose).
  */
-async function installedMatch(settings: InstallSettings, specText: string): Promise<ResolvedEnvoy | undefined> {
+export async function installedMatch(settings: InstallSettings, specText: string): Promise<ResolvedEnvoy | undefined> {
   const spec = parseVersionSpec(specText);
   if (!spec) throw new ConfigError(`--envoy-version "${specText}" is not an Envoy version`, { hint: `use ${VERSION_FORMS}` });
   const installed = await listManaged(settings.cacheDir);
@@ -97,19 +94,8 @@ async function installedMatch(settings: InstallSettings, specText: string): Prom
   return version === undefined ? undefined : { path: managedBinary(settings.cacheDir, version), source: `managed ${version} (--envoy-version ${formatVersionSpec(spec)})` };
 }
 
-/** The Envoy `run` starts, installing the --envoy-version one if it is missing (DESIGN §5). */
-export async function resolveEnvoyBinary(opts: ResolveEnvoyOptions): Promise<ResolvedEnvoy> {
-  return lookup(opts, async (spec) => {
-    const present = await installedMatch(opts.install, spec);
-    if (present) return present;
-    const { installEnvoy } = await import('./install/installer.js');
-    const result = await installEnvoy({ settings: opts.install, version: spec, logger: opts.logger, signal: opts.signal });
-    return { path: result.path, source: `managed ${result.version} (--envoy-version ${spec}, installed now)` };
-  });
-}
-
 /** The same lookup without installing or any network access (`envoy which`, `envoy list`). */
-export async function findEnvoyBinary(opts: ResolveEnvoyOptions): Promise<ResolvedEnvoy> {
+export async function findEnvoyBinary(opts: FindEnvoyOptions): Promise<ResolvedEnvoy> {
   return lookup(opts, async (spec) => {
     const present = await installedMatch(opts.install, spec);
     if (present) return present;

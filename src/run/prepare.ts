@@ -8,7 +8,7 @@ import { effectiveName } from '../dataplane/name.js';
 import { validateTokenFile, writeInlineToken } from '../token/token.js';
 import { fsErrorReason } from '../bootstrap/file.js';
 import type { InstallSettings } from '../envoy/install/options.js';
-import { resolveEnvoyBinary } from '../envoy/binary.js';
+import { resolveEnvoyBinary } from '../envoy/install/ensure-envoy.js';
 import { isCompatible, readEnvoyVersion, type EnvoyVersion } from '../envoy/version.js';
 import { PINNED_ENVOY_VERSION } from '../version.js';
 import { prepareWorkDir, type WorkDir } from '../platform/workdir.js';

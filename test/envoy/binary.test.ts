@@ -1,7 +1,8 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { findEnvoyBinary, resolveEnvoyBinary, type ResolveEnvoyOptions } from '../../src/envoy/binary.js';
+import { findEnvoyBinary } from '../../src/envoy/binary.js';
+import { resolveEnvoyBinary, type ResolveEnvoyOptions } from '../../src/envoy/install/ensure-envoy.js';
 import { managedBinary } from '../../src/envoy/install/cache.js';
 import { resolveInstallOptions, type InstallSettings } from '../../src/envoy/install/options.js';
 import { ConfigError } from '../../src/errors.js';

@@ -1,8 +1,7 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import type { Command } from 'commander';
 import { parseDuration } from '../../config/duration.js';
-import { addFlagSpecs, pickRaw, type FlagSpec, type RawSetting, type RawValues } from '../../config/flag-spec.js';
+import { pickRaw, type FlagSpec, type RawSetting, type RawValues } from '../../config/flag-spec.js';
 import { formatVersionSpec, parseVersionSpec, VERSION_FORMS } from './version-spec.js';
 
 export const DEFAULT_DOWNLOAD_BASE_URL = 'https://github.com/envoyproxy/envoy/releases/download';
@@ -83,10 +82,6 @@ export const INSTALL_FLAG_SPECS: readonly FlagSpec[] = [
     description: 'Envoy downloads: first delay between attempts; doubles per attempt, ±20% jitter',
   },
 ];
-
-export function addInstallOptions(cmd: Command): Command {
-  return addFlagSpecs(cmd, INSTALL_FLAG_SPECS);
-}
 
 /** DESIGN §4: `$KUMA_DP_CACHE_DIR`, else `$XDG_CACHE_HOME/kuma-dp`, else `~/.cache/kuma-dp`. */
 export function cacheDirFromEnv(env: NodeJS.ProcessEnv, cwd = process.cwd()): string {

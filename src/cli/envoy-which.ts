@@ -1,0 +1,50 @@
+import { findEnvoyBinary, type ResolvedEnvoy } from '../envoy/binary.js';
+import { resolveInstallOptions, type InstallCliOptions, type InstallSettings } from '../envoy/install/options.js';
+import { formatVersionSpec, parseVersionSpec, VERSION_FORMS } from '../envoy/install/version-spec.js';
+import { ConfigErrors } from '../errors.js';
+import { pickRaw } from '../config/flag-spec.js';
+import { RUN_FLAGS } from '../config/run-flags.js';
+
+export type EnvoyCliOptions = InstallCliOptions & { binaryPath?: string };
+
+/** Where to look and what the lookup sees; the CLI passes its own process's values. */
+export interface LookupPlace {
+  env: NodeJS.ProcessEnv;
+  cwd: string;
+  /** Directory of bin/kuma-dp, the "next to kuma-dp" place of the lookup. */
+  selfDir: string;
+}
+
+/** Flags and env as for `run`; a VERSION argument, when given, stands in for --envoy-version. */
+export function installSettingsFrom(cli: InstallCliOptions, env: NodeJS.ProcessEnv, version?: string): InstallSettings {
+  const { settings, problems } = resolveInstallOptions(cli, env);
+  if (version !== undefined) {
+    const spec = parseVersionSpec(version);
+    if (spec) settings.envoyVersion = formatVersionSpec(spec);
+    else problems.push(`"${version}" is not an Envoy version; use ${VERSION_FORMS}`);
+  }
+  if (problems.length) throw new ConfigErrors(problems);
+  return settings;
+}
+
+/** --binary-path > KUMA_DATAPLANE_RUNTIME_BINARY_PATH, read through `run`'s own flag table. */
+export function binaryPathOf(cli: { binaryPath?: string }, env: NodeJS.ProcessEnv): string | undefined {
+  const raw = pickRaw(RUN_FLAGS.find((spec) => spec.key === 'binaryPath')!, cli, env);
+  return raw.origin === 'default' ? undefined : (raw.value as string);
+}
+
+/** What `run` would start, without installing anything or touching the network. */
+export function runWouldUse(settings: InstallSettings, binaryPath: string | undefined, place: LookupPlace): Promise<ResolvedEnvoy> {
+  return findEnvoyBinary({ binaryPath, install: settings, ...place });
+}
+
+/**
+ * `kuma-dp envoy which [VERSION]`. Scripts call it in `$(...)` on every start, so bin/kuma-dp
+ * answers the plain form through this module alone, without loading commander or the rest of
+ * the CLI (README, performance); the `envoy which` command calls the same function.
+ */
+export async function envoyWhich(version: string | undefined, cli: EnvoyCliOptions, place: LookupPlace): Promise<ResolvedEnvoy> {
+  const settings = installSettingsFrom(cli, place.env, version);
+  // A VERSION asks for that managed Envoy, whatever a binary path would say.
+  return runWouldUse(settings, version === undefined ? binaryPathOf(cli, place.env) : undefined, place);
+}

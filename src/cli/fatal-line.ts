@@ -1,0 +1,12 @@
+/** The one line every failure ends in, on stderr: `Error: ...`, or a JSON record with --log-format json. */
+export function fatalLine(line: string, format: string | undefined): void {
+  const text =
+    format === 'json'
+      ? JSON.stringify({ time: new Date().toISOString(), level: 'error', logger: 'kuma-dp', message: line })
+      : `Error: ${line}`;
+  try {
+    process.stderr.write(`${text}\n`);
+  } catch {
+    // Nowhere left to say it; the exit code still tells.
+  }
+}

@@ -1,0 +1,89 @@
+import { spawnSync } from 'node:child_process';
+import { chmodSync, copyFileSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { expect } from 'chai';
+import { baseEnv, KUMA_DP_BIN, runKumaDp } from '../support/kuma-dp.js';
+import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
+
+const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+
+function executable(path: string): string {
+  mkdirSync(join(path, '..'), { recursive: true });
+  writeFileSync(path, '#!/bin/sh\necho envoy\n');
+  chmodSync(path, 0o755);
+  return path;
+}
+
+/** A cache with managed 1.33.2, 1.34.1 and 1.34.10, and a directory holding an `envoy` to put on PATH. */
+function fixture() {
+  const cache = makeTempDir('kdp-which');
+  for (const version of ['1.33.2', '1.34.1', '1.34.10']) executable(join(cache, 'envoy', version, 'bin', 'envoy'));
+  const pathDir = join(cache, 'on-path');
+  const onPath = executable(join(pathDir, 'envoy'));
+  const cwd = makeTempDir('kdp-which-cwd');
+  return { cache, pathDir, onPath, cwd };
+}
+
+describe('kuma-dp envoy which: the fast path', function () {
+  this.timeout(20_000);
+  after(cleanupTempDirs);
+
+  it('answers exactly as the full CLI does: same stdout, stderr and exit code', async () => {
+    const { cache, pathDir, onPath, cwd } = fixture();
+    const env = (extra: Record<string, string> = {}) => baseEnv({ KUMA_DP_CACHE_DIR: cache, PATH: '/nonexistent', ...extra });
+    const cases: { args: string[]; env: NodeJS.ProcessEnv; stdout?: string; code: number }[] = [
+      { args: ['1.34.1'], env: env(), stdout: `${join(cache, 'envoy', '1.34.1', 'bin', 'envoy')}\n`, code: 0 },
+      { args: ['1.34'], env: env(), stdout: `${join(cache, 'envoy', '1.34.10', 'bin', 'envoy')}\n`, code: 0 },
+      { args: ['latest'], env: env(), stdout: `${join(cache, 'envoy', '1.34.10', 'bin', 'envoy')}\n`, code: 0 },
+      { args: [], env: env(), stdout: `${join(cache, 'envoy', '1.34.10', 'bin', 'envoy')}\n`, code: 0 },
+      { args: [], env: env({ PATH: pathDir }), stdout: `${onPath}\n`, code: 0 },
+      { args: [], env: env({ KUMA_DATAPLANE_RUNTIME_ENVOY_VERSION: '1.33' }), stdout: `${join(cache, 'envoy', '1.33.2', 'bin', 'envoy')}\n`, code: 0 },
+      { args: [], env: env({ KUMA_DATAPLANE_RUNTIME_BINARY_PATH: onPath }), stdout: `${onPath}\n`, code: 0 },
+      { args: ['1.35.0'], env: env(), code: 2 },
+      { args: ['x'], env: env(), code: 2 },
+      { args: [], env: env({ KUMA_DATAPLANE_RUNTIME_BINARY_PATH: join(cwd, 'missing') }), code: 2 },
+      { args: [], env: env({ KUMA_DATAPLANE_RUNTIME_ENVOY_VERSION: 'nope' }), code: 2 },
+      { args: [], env: env({ KUMA_DP_DOWNLOAD_RETRIES: 'many' }), code: 2 },
+    ];
+    for (const c of cases) {
+      const fast = await runKumaDp(['envoy', 'which', ...c.args], { env: c.env, cwd });
+      // Any root option sends the command through commander.
+      const full = await runKumaDp(['--log-format', 'text', 'envoy', 'which', ...c.args], { env: c.env, cwd });
+      const label = `envoy which ${c.args.join(' ')} with ${JSON.stringify(c.env)}`;
+      expect(fast.code, `${label}: ${fast.stderr}`).to.equal(c.code);
+      if (c.stdout !== undefined) expect(fast.stdout, label).to.equal(c.stdout);
+      else expect(fast.stderr, label).to.match(/^Error: \S.*\n$/);
+      expect({ stdout: fast.stdout, stderr: fast.stderr, code: fast.code }, label).to.deep.equal({ stdout: full.stdout, stderr: full.stderr, code: full.code });
+    }
+  });
+
+  it('bin/kuma-dp takes it for the plain form only, and never loads the full CLI for it', () => {
+    // A copy of the package whose full CLI cannot load: only the fast path can answer.
+    const root = makeTempDir('kdp-which-pkg');
+    mkdirSync(join(root, 'bin'));
+    copyFileSync(KUMA_DP_BIN, join(root, 'bin', 'kuma-dp'));
+    copyFileSync(join(PACKAGE_ROOT, 'bin', 'package.json'), join(root, 'bin', 'package.json'));
+    mkdirSync(join(root, 'dist', 'bundle'), { recursive: true });
+    mkdirSync(join(root, 'dist', 'src', 'cli'), { recursive: true });
+    copyFileSync(join(PACKAGE_ROOT, 'dist', 'bundle', 'fast-path.cjs'), join(root, 'dist', 'bundle', 'fast-path.cjs'));
+    writeFileSync(join(root, 'dist', 'bundle', 'main.js'), "export function main() { process.stderr.write('full CLI\\n'); process.exitCode = 42; }\n");
+    writeFileSync(join(root, 'dist', 'src', 'cli', 'main.js'), "export function main() { process.exitCode = 43; }\n");
+    const past = new Date(Date.now() - 60_000);
+    utimesSync(join(root, 'dist', 'src', 'cli', 'main.js'), past, past);
+
+    const { cache } = fixture();
+    const run = (...args: string[]) =>
+      spawnSync(process.execPath, [join(root, 'bin', 'kuma-dp'), ...args], { env: baseEnv({ KUMA_DP_CACHE_DIR: cache }), encoding: 'utf8' });
+    const plain = run('envoy', 'which', '1.34.1');
+    expect({ code: plain.status, stdout: plain.stdout, stderr: plain.stderr }).to.deep.equal({
+      code: 0,
+      stdout: `${join(cache, 'envoy', '1.34.1', 'bin', 'envoy')}\n`,
+      stderr: '',
+    });
+    for (const args of [['envoy', 'which', '--help'], ['envoy', 'which', '--binary-path', '/x'], ['envoy', 'which', '1.34.1', 'extra'], ['envoy', 'list'], ['version']]) {
+      const other = run(...args);
+      expect({ code: other.status, stderr: other.stderr }, args.join(' ')).to.deep.equal({ code: 42, stderr: 'full CLI\n' });
+    }
+  });
+});
