@@ -26,7 +26,7 @@ const started = performance.now();
 await esbuild.build({
   entryPoints: {
     main: `${ROOT}dist/src/cli/main.js`,
-    'schema-worker': `${ROOT}dist/src/bootstrap/schema/validator-worker.js`,
+    'schema-check': `${ROOT}dist/src/bootstrap/schema/check-process.js`,
   },
   outdir: STAGING,
   bundle: true,

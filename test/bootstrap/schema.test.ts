@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { parse } from 'yaml';
-import { validateBootstrap, validateBootstrapYaml, type BootstrapValidation } from '../../src/bootstrap/schema/validate.js';
+import { validateBootstrap, validateBootstrapYaml, WARM_UP_BOOTSTRAP, type BootstrapValidation } from '../../src/bootstrap/schema/validate.js';
 
 /** The minimal v3 bootstrap of reference/envoy-contract.md §E. */
 const GOOD_YAML = `
@@ -96,6 +96,10 @@ describe('bootstrap schema validation', function () {
   describe('accepts', function () {
     it('the minimal v3 bootstrap of the Envoy reference', function () {
       expect(validateBootstrap(good())).to.deep.equal({ ok: true });
+    });
+
+    it('the warm-up bootstrap the schema check runs first (a failing one would warm up nothing)', function () {
+      expect(validateBootstrap(WARM_UP_BOOTSTRAP)).to.deep.equal({ ok: true });
     });
 
     it('the same bootstrap as YAML text', function () {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { waitFor } from '../support/wait.js';
 import { cleanupTempDirs } from '../support/tmp.js';
-import { processGone } from '../support/kuma-dp.js';
+import { childrenRunning, processGone } from '../support/kuma-dp.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
 import { adminCalls, entries, killLeftovers, signalsReceived, start } from './support.js';
 
@@ -39,6 +39,19 @@ describe('no orphan Envoy', function () {
     await waitFor(() => processGone(envoyPid), { timeoutMs: 2000, what: 'Envoy to die with kuma-dp' });
     expect(Date.now() - killedAt).to.be.below(2000);
     expect(dp.stderr()).not.to.include('will not die with kuma-dp');
+  });
+
+  it('SIGKILL of kuma-dp while the schema check runs leaves no check process behind', async () => {
+    await fx.close();
+    fx = await runFixture({ cp: { script: [{ delayMs: 3000 }] } });
+    const dp = start(fx);
+    const [check] = await waitFor(() => {
+      const pids = childrenRunning(dp.pid, 'schema-check');
+      return pids.length > 0 ? pids : undefined;
+    }, { timeoutMs: 5000, what: 'the schema check process' });
+    dp.signal('SIGKILL');
+    await dp.waitForExit();
+    await waitFor(() => processGone(check!), { timeoutMs: 2000, what: 'the schema check to exit with kuma-dp' });
   });
 
   it('Ctrl-C to the whole process group reaches only kuma-dp, which drains first', async () => {

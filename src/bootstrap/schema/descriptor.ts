@@ -28,7 +28,8 @@ interface DescriptorIndex {
   chunks: Map<string, Uint8Array>;
   filesByPackage: Map<string, string[]>;
   decoded: Map<string, Wkt.FileDescriptorProto>;
-  registries: Map<string, EnvoySchema>;
+  /** Each built registry with the files it holds; one holding all the files asked for is reused. */
+  registries: { files: Set<string>; schema: EnvoySchema }[];
 }
 
 let index: DescriptorIndex | undefined;
@@ -44,9 +45,8 @@ export function envoySchema(anyTypeNames: Iterable<string> = []): EnvoySchema {
   const idx = (index ??= loadIndex());
   const files = new Set([BOOTSTRAP_FILE]);
   for (const typeName of anyTypeNames) for (const file of filesDeclaring(idx, typeName)) files.add(file);
-  const key = [...files].sort().join(',');
-  const cached = idx.registries.get(key);
-  if (cached) return cached;
+  const cached = idx.registries.find((built) => [...files].every((file) => built.files.has(file)));
+  if (cached) return cached.schema;
 
   const { protobuf, wkt } = idx.library;
   const ordered = dependencyOrder(idx, files);
@@ -54,7 +54,7 @@ export function envoySchema(anyTypeNames: Iterable<string> = []): EnvoySchema {
   const bootstrap = registry.getMessage(BOOTSTRAP_TYPE);
   if (!bootstrap) throw brokenSchema(`it has no ${BOOTSTRAP_TYPE}`);
   const schema = { protobuf, registry, bootstrap };
-  idx.registries.set(key, schema);
+  idx.registries.push({ files, schema });
   return schema;
 }
 
@@ -84,7 +84,7 @@ function loadIndex(): DescriptorIndex {
     filesByPackage.set(head.pkg, [...(filesByPackage.get(head.pkg) ?? []), head.name]);
   }
   if (!chunks.has(BOOTSTRAP_FILE)) throw brokenSchema(`it has no ${BOOTSTRAP_FILE}`);
-  return { library, chunks, filesByPackage, decoded: new Map(), registries: new Map() };
+  return { library, chunks, filesByPackage, decoded: new Map(), registries: [] };
 }
 
 function headerOf(reader: Wire.BinaryReader, lengthDelimited: Wire.WireType): { name: string; pkg: string } {

@@ -1,0 +1,14 @@
+import { validateBootstrap, warmUpSchema } from './validate.js';
+
+/**
+ * The schema check's own process (see background.ts): loads the schema at once, then validates
+ * what kuma-dp sends over the IPC channel until kuma-dp lets go of it.
+ */
+// Ctrl-C reaches the whole process group; kuma-dp decides when the check ends, not the terminal.
+for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
+// kuma-dp closed the channel, or died: nothing will ask any more.
+process.on('disconnect', () => process.exit(0));
+warmUpSchema();
+process.on('message', (request: { id: number; document: unknown; source: string }) => {
+  process.send!({ id: request.id, verdict: validateBootstrap(request.document, { source: request.source }) });
+});

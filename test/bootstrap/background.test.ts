@@ -1,0 +1,61 @@
+import { expect } from 'chai';
+import { BackgroundValidator } from '../../src/bootstrap/schema/background.js';
+import { childrenRunning, processGone } from '../support/kuma-dp.js';
+import { waitFor } from '../support/wait.js';
+
+const CHECK = 'check-process.js';
+
+const GOOD = {
+  node: { id: 'default.web-1', cluster: 'web' },
+  static_resources: { clusters: [{ name: 'ads_cluster', connect_timeout: '1s', type: 'STATIC' }] },
+};
+
+function helperPid(): number {
+  const pids = childrenRunning(process.pid, CHECK);
+  expect(pids, 'one schema check process').to.have.length(1);
+  return pids[0]!;
+}
+
+/** The schema check in its helper process, as `run` uses it. */
+describe('BackgroundValidator (the schema check process)', function () {
+  this.timeout(20_000);
+  let validator: BackgroundValidator | undefined;
+  afterEach(() => validator?.close());
+
+  it('checks documents in its own process, one after another', async () => {
+    validator = new BackgroundValidator();
+    expect(await validator.validate(GOOD, 'first')).to.deep.equal({ ok: true });
+    const bad = await validator.validate({ ...GOOD, static_resources: { clusters: [{ name: 'x', conect_timeout: '1s' }] } }, 'second');
+    expect(bad.ok).to.equal(false);
+    if (bad.ok) return;
+    expect(bad.summary).to.match(/^second: static_resources\.clusters\[0\]\.conect_timeout: unknown field "conect_timeout".*did you mean "connect_timeout"/);
+  });
+
+  it('exits once closed, and kuma-dp does not wait for it', async () => {
+    validator = new BackgroundValidator();
+    await validator.validate(GOOD, 'warm');
+    const pid = helperPid();
+    validator.close();
+    await waitFor(() => processGone(pid), { timeoutMs: 5000, what: 'the schema check to exit after close()' });
+    expect(await validator.validate(GOOD, 'late')).to.deep.include({ ok: false });
+  });
+
+  it('a check that dies answers every pending and later request with a failure naming how it died', async () => {
+    validator = new BackgroundValidator();
+    await waitFor(() => childrenRunning(process.pid, CHECK).length === 1, { timeoutMs: 5000, what: 'the schema check to start' });
+    const pending = validator.validate(GOOD, 'pending');
+    process.kill(helperPid(), 'SIGKILL');
+    const verdict = await pending;
+    expect(verdict).to.deep.include({ ok: false });
+    if (verdict.ok) return;
+    expect(verdict.summary).to.equal('(schema): the schema check itself failed: it exited (SIGKILL)');
+    expect((await validator.validate(GOOD, 'later')).ok).to.equal(false);
+  });
+
+  it('ignores a terminal Ctrl-C (kuma-dp decides when it ends)', async () => {
+    validator = new BackgroundValidator();
+    await validator.validate(GOOD, 'warm');
+    process.kill(helperPid(), 'SIGINT');
+    expect(await validator.validate(GOOD, 'after SIGINT')).to.deep.equal({ ok: true });
+  });
+});
