@@ -6,6 +6,7 @@ import { DEFAULT_TEMPLATE_PATH, generateLocalBootstrap, type LocalBootstrapInput
 import { validateBootstrapYaml } from '../../src/bootstrap/schema/validate.js';
 import { ConfigError, ExitCode } from '../../src/errors.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
+import { thrownBy } from '../support/errors.js';
 
 const TOKEN = 'eyJhbGciOiJSUzI1NiIsInR5cCI6IkpXVCJ9.eyJOYW1lIjoid2ViLTEifQ.c2lnbmF0dXJl';
 const CA_PEM = '-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ2E=\n-----END CERTIFICATE-----\n';
@@ -50,16 +51,10 @@ const tlsContext = (doc: Doc): Doc | undefined => adsCluster(doc)['transport_soc
 const grpcService = (doc: Doc): Doc => doc['dynamic_resources']['ads_config']['grpc_services'][0];
 
 function configError(fn: () => unknown): ConfigError {
-  try {
-    fn();
-  } catch (err) {
-    expect(err).to.be.instanceOf(ConfigError);
-    const error = err as ConfigError;
-    expect(error.exitCode).to.equal(ExitCode.USAGE);
-    expect(error.line).to.not.include('\n');
-    return error;
-  }
-  throw new Error('expected a ConfigError');
+  const error = thrownBy(fn, ConfigError);
+  expect(error.exitCode).to.equal(ExitCode.USAGE);
+  expect(error.line).to.not.include('\n');
+  return error;
 }
 
 describe('local bootstrap generation', function () {

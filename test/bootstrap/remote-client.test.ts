@@ -24,6 +24,7 @@ import { readToken } from '../../src/token/token.js';
 import { startKumaCpDouble, TOKEN_REQUIRED_MESSAGE, type KumaCpDouble } from '../doubles/kuma-cp-double.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
 import { waitFor } from '../support/wait.js';
+import { rejectionOf } from '../support/errors.js';
 
 const BOOTSTRAP_YAML = 'node:\n  id: default.web-1\nadmin:\n  address:\n    pipe:\n      path: /tmp/kuma-dp-1/kuma-envoy-admin.sock\n';
 const SECRET_TOKEN = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ3ZWItMSJ9.c2VjcmV0LXNpZ25hdHVyZQ';
@@ -50,15 +51,6 @@ const INPUT: BootstrapRequestInput = {
 };
 
 const body = (token = SECRET_TOKEN) => async () => serializeBootstrapRequest(buildBootstrapRequest({ ...INPUT, token }));
-
-async function rejection(promise: Promise<unknown>): Promise<Error> {
-  try {
-    await promise;
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected the promise to reject');
-}
 
 /** A logger writing to a temp file, so tests can read what an operator would see. */
 function fileLogger(): { logger: Logger; text: () => string } {
@@ -117,7 +109,7 @@ describe('bootstrap client (fetchBootstrap)', function () {
   it('404 forever: fails after the max duration with kuma-dp\'s exact message', async () => {
     cp = await startKumaCpDouble({ script: Array.from({ length: 1000 }, () => ({ status: 404 })) });
     const started = Date.now();
-    const err = (await rejection(
+    const err = (await rejectionOf(
       fetchBootstrap({ cpAddress: cp.url, buildBody: body(), retryBackoffMs: 10, retryMaxDurationMs: 100 }),
     )) as KumaDpError;
     expect(err).to.be.instanceOf(KumaDpError);
@@ -130,7 +122,7 @@ describe('bootstrap client (fetchBootstrap)', function () {
 
   it('422: fatal at once with the CP\'s message, exactly one request', async () => {
     cp = await startKumaCpDouble({ script: [{ status: 422, body: `${TOKEN_REQUIRED_MESSAGE}\n` }] });
-    const err = (await rejection(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: body() }))) as KumaDpError;
+    const err = (await rejectionOf(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: body() }))) as KumaDpError;
     expect(err).to.be.instanceOf(KumaDpError);
     expect(err.exitCode).to.equal(1);
     expect(err.message).to.equal(`Failed to fetch Envoy bootstrap config from ${cp.url}: Invalid request: ${TOKEN_REQUIRED_MESSAGE}`);
@@ -139,7 +131,7 @@ describe('bootstrap client (fetchBootstrap)', function () {
 
   it('400 from a TLS port hit over http: fatal, with a hint to use https', async () => {
     cp = await startKumaCpDouble({ script: [{ status: 400, body: 'Client sent an HTTP request to an HTTPS server.\n' }] });
-    const err = (await rejection(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: body() }))) as KumaDpError;
+    const err = (await rejectionOf(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: body() }))) as KumaDpError;
     expect(err.line).to.equal(
       `Failed to fetch Envoy bootstrap config from ${cp.url}: Invalid request: Client sent an HTTP request to an HTTPS server.; ` +
         'the control plane serves https on this port; use https:// in --cp-address',
@@ -156,7 +148,7 @@ describe('bootstrap client (fetchBootstrap)', function () {
 
   it('5xx forever: "unexpected status code: 500"', async () => {
     cp = await startKumaCpDouble({ script: Array.from({ length: 1000 }, () => ({ status: 500 })) });
-    const err = await rejection(fetchBootstrap({ cpAddress: cp.url, buildBody: body(), retryBackoffMs: 10, retryMaxDurationMs: 80 }));
+    const err = await rejectionOf(fetchBootstrap({ cpAddress: cp.url, buildBody: body(), retryBackoffMs: 10, retryMaxDurationMs: 80 }));
     expect(err.message).to.equal(`Failed to fetch Envoy bootstrap config from ${cp.url}: unexpected status code: 500`);
   });
 
@@ -169,14 +161,14 @@ describe('bootstrap client (fetchBootstrap)', function () {
     expect(text()).to.contain(NO_BOOTSTRAP_ENDPOINT_MESSAGE);
 
     cp.setScript(Array.from({ length: 1000 }, () => ({ status: 404, body: '404: Page Not Found' })));
-    const err = await rejection(fetchBootstrap({ cpAddress: cp.url, buildBody: body(), retryBackoffMs: 10, retryMaxDurationMs: 60 }));
+    const err = await rejectionOf(fetchBootstrap({ cpAddress: cp.url, buildBody: body(), retryBackoffMs: 10, retryMaxDurationMs: 60 }));
     expect(err.message).to.equal(`Failed to fetch Envoy bootstrap config from ${cp.url}: ${NO_BOOTSTRAP_ENDPOINT_MESSAGE}`);
   });
 
   it('a refused connection is retried, then reported with a hint', async () => {
     const port = await closedPort();
     const { logger, text } = fileLogger();
-    const err = (await rejection(
+    const err = (await rejectionOf(
       fetchBootstrap({ cpAddress: `http://127.0.0.1:${port}`, buildBody: body(), retryBackoffMs: 10, retryMaxDurationMs: 80, logger }),
     )) as KumaDpError;
     expect(err.exitCode).to.equal(1);
@@ -246,7 +238,7 @@ describe('bootstrap client (fetchBootstrap)', function () {
         res.writeHead(200, { 'content-type': 'text/x-yaml' });
         res.end(`token: ${SECRET_TOKEN}\n`);
       });
-      const err = (await rejection(fetchBootstrap({ ...fast, cpAddress: url, buildBody: body() }))) as KumaDpError;
+      const err = (await rejectionOf(fetchBootstrap({ ...fast, cpAddress: url, buildBody: body() }))) as KumaDpError;
       expect(err).to.be.instanceOf(KumaDpError);
       expect(err.exitCode).to.equal(1);
       expect(err.message).to.equal(`Failed to fetch Envoy bootstrap config from ${url}: the response is not JSON`);
@@ -286,7 +278,7 @@ describe('bootstrap client (fetchBootstrap)', function () {
     expect(calls).to.equal(2);
 
     const fatal = new ConfigError('Envoy binary missing');
-    const err = await rejection(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: async () => Promise.reject(fatal) }));
+    const err = await rejectionOf(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: async () => Promise.reject(fatal) }));
     expect(err).to.equal(fatal);
   });
 
@@ -297,7 +289,7 @@ describe('bootstrap client (fetchBootstrap)', function () {
     await waitFor(() => cp!.requests.length === 1, { timeoutMs: 2_000, what: 'the first bootstrap request' });
     const started = Date.now();
     controller.abort();
-    const err = await rejection(fetching);
+    const err = await rejectionOf(fetching);
     expect(err).to.be.instanceOf(BootstrapAborted);
     expect((err as BootstrapAborted).exitCode).to.equal(0);
     expect(Date.now() - started).to.be.lessThan(500);
@@ -311,22 +303,22 @@ describe('bootstrap client (fetchBootstrap)', function () {
     await waitFor(() => cp!.requests.length === 1, { timeoutMs: 2_000, what: 'the bootstrap request' });
     const started = Date.now();
     controller.abort();
-    expect(await rejection(fetching)).to.be.instanceOf(BootstrapAborted);
+    expect(await rejectionOf(fetching)).to.be.instanceOf(BootstrapAborted);
     expect(Date.now() - started).to.be.lessThan(500);
   });
 
   it('an already aborted signal sends nothing', async () => {
     cp = await startKumaCpDouble();
-    const err = await rejection(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: body(), signal: AbortSignal.abort() }));
+    const err = await rejectionOf(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: body(), signal: AbortSignal.abort() }));
     expect(err).to.be.instanceOf(BootstrapAborted);
     expect(cp.requests).to.have.length(0);
   });
 
   it('rejects a scheme other than http/https before any request', async () => {
-    const err = await rejection(fetchBootstrap({ ...fast, cpAddress: 'grpc://127.0.0.1:5678', buildBody: body() }));
+    const err = await rejectionOf(fetchBootstrap({ ...fast, cpAddress: 'grpc://127.0.0.1:5678', buildBody: body() }));
     expect(err).to.be.instanceOf(ConfigError);
     expect(err.message).to.contain('must use http or https');
-    expect(await rejection(fetchBootstrap({ ...fast, cpAddress: 'not a url', buildBody: body() }))).to.be.instanceOf(ConfigError);
+    expect(await rejectionOf(fetchBootstrap({ ...fast, cpAddress: 'not a url', buildBody: body() }))).to.be.instanceOf(ConfigError);
   });
 
   describe('over TLS', function () {
@@ -368,7 +360,7 @@ describe('bootstrap client (fetchBootstrap)', function () {
     it('the wrong CA: TLS errors are retried, then reported with a CA hint', async () => {
       cp = await startKumaCpDouble({ bootstrapYaml: BOOTSTRAP_YAML, tls: { key: pki!.key, cert: pki!.cert } });
       const { logger, text } = fileLogger();
-      const err = (await rejection(
+      const err = (await rejectionOf(
         fetchBootstrap({ cpAddress: cp.url, buildBody: body(), caCertPem: pki!.otherCaPem, retryBackoffMs: 20, retryMaxDurationMs: 150, logger }),
       )) as KumaDpError;
       expect(err).to.be.instanceOf(KumaDpError);
@@ -381,7 +373,7 @@ describe('bootstrap client (fetchBootstrap)', function () {
 
     it('without a CA the system roots are used, which do not know the test CA', async () => {
       cp = await startKumaCpDouble({ bootstrapYaml: BOOTSTRAP_YAML, tls: { key: pki!.key, cert: pki!.cert } });
-      const err = await rejection(fetchBootstrap({ cpAddress: cp.url, buildBody: body(), retryBackoffMs: 10, retryMaxDurationMs: 40 }));
+      const err = await rejectionOf(fetchBootstrap({ cpAddress: cp.url, buildBody: body(), retryBackoffMs: 10, retryMaxDurationMs: 40 }));
       expect(err.message).to.contain('request to bootstrap server failed');
       expect(cp.requests).to.have.length(0);
     });
@@ -397,7 +389,7 @@ describe('bootstrap client (fetchBootstrap)', function () {
     it('an unparsable CA fails at once with a one-line ConfigError, before any request', async () => {
       cp = await startKumaCpDouble({ bootstrapYaml: BOOTSTRAP_YAML, tls: { key: pki!.key, cert: pki!.cert } });
       for (const pem of ['not a pem', '-----BEGIN CERTIFICATE-----\nbm90IGEgY2VydA==\n-----END CERTIFICATE-----\n']) {
-        const err = (await rejection(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: body(), caCertPem: pem }))) as ConfigError;
+        const err = (await rejectionOf(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: body(), caCertPem: pem }))) as ConfigError;
         expect(err).to.be.instanceOf(ConfigError);
         expect(err.message).to.equal('could not add certificate: the control plane CA holds no parsable PEM certificate');
         expect(err.line).to.not.contain('\n').and.not.contain('bm90IGEgY2VydA');

@@ -11,6 +11,7 @@ import {
   toRestResourceJson,
 } from '../../src/dataplane/template.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
+import { rejectionOf, thrownBy } from '../support/errors.js';
 
 /** kuma-dp's cmd/testdata/dataplane_template.yaml, in substance. */
 const TEMPLATE = `type: Dataplane
@@ -34,24 +35,6 @@ networking:
     port: 9901
 `;
 
-function catchError(fn: () => unknown): Error {
-  try {
-    fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error');
-}
-
-async function catchAsync(fn: () => Promise<unknown>): Promise<Error> {
-  try {
-    await fn();
-  } catch (err) {
-    return err as Error;
-  }
-  throw new Error('expected an error');
-}
-
 describe('dataplane template', () => {
   after(cleanupTempDirs);
 
@@ -74,7 +57,7 @@ describe('dataplane template', () => {
     });
 
     it('renders a missing variable as an empty string', () => {
-      const err = catchError(() => renderDataplane(TEMPLATE, { address: '10.0.0.1' }));
+      const err = thrownBy(() => renderDataplane(TEMPLATE, { address: '10.0.0.1' }));
       expect(err).to.be.instanceOf(ConfigError);
       expect(err.message).to.contain('name: cannot be empty');
     });
@@ -98,7 +81,7 @@ describe('dataplane template', () => {
 
     it('collects every problem into one ConfigError line', () => {
       const tpl = 'type: Mesh\nmesh: Bad$Mesh\nname: Web_1\nnetworking: {}\n';
-      const err = catchError(() => renderDataplane(tpl, {}, '--dataplane-file dp.yaml')) as ConfigError;
+      const err = thrownBy(() => renderDataplane(tpl, {}, '--dataplane-file dp.yaml')) as ConfigError;
       expect(err).to.be.instanceOf(ConfigError);
       expect(err.exitCode).to.equal(2);
       expect(err.message).to.equal(
@@ -114,24 +97,24 @@ describe('dataplane template', () => {
       const ok = renderDataplane('type: Dataplane\nmesh: my_mesh.v1\nname: a.b-c\nnetworking:\n  address: ::1\n', {});
       expect(ok.mesh).to.equal('my_mesh.v1');
       const long = 'a'.repeat(254);
-      const err = catchError(() => renderDataplane(`type: Dataplane\nmesh: m\nname: ${long}\nnetworking:\n  address: x\n`, {}));
+      const err = thrownBy(() => renderDataplane(`type: Dataplane\nmesh: m\nname: ${long}\nnetworking:\n  address: x\n`, {}));
       expect(err.message).to.contain('name: value length must less or equal 253');
     });
 
     it('names the template source when the text is not YAML', () => {
-      const err = catchError(() => renderDataplane('type: Dataplane\nname: [unclosed\n', {}, '--dataplane-file /etc/dp.yaml'));
+      const err = thrownBy(() => renderDataplane('type: Dataplane\nname: [unclosed\n', {}, '--dataplane-file /etc/dp.yaml'));
       expect(err).to.be.instanceOf(ConfigError);
       expect(err.message).to.match(/^the Dataplane template from --dataplane-file \/etc\/dp.yaml is not valid YAML or JSON: /);
       expect((err as ConfigError).line).to.not.contain('\n');
     });
 
     it('rejects a document that is not a mapping', () => {
-      const err = catchError(() => renderDataplane('- a\n- b\n', {}, '--dataplane'));
+      const err = thrownBy(() => renderDataplane('- a\n- b\n', {}, '--dataplane'));
       expect(err.message).to.equal('the Dataplane template from --dataplane is not a YAML or JSON object');
     });
 
     it('reports an unclosed Mustache tag as a ConfigError', () => {
-      const err = catchError(() => renderDataplane('name: {{ name\n', {}));
+      const err = thrownBy(() => renderDataplane('name: {{ name\n', {}));
       expect(err).to.be.instanceOf(ConfigError);
       expect(err.message).to.contain('could not render the Dataplane template');
     });
@@ -161,12 +144,12 @@ describe('dataplane template', () => {
     });
 
     it('rejects a malformed pair with a ConfigError', () => {
-      const err = catchError(() => parseDataplaneVars(['name']));
+      const err = thrownBy(() => parseDataplaneVars(['name']));
       expect(err).to.be.instanceOf(ConfigError);
       expect(err.message).to.equal('invalid argument "name" for "-v, --dataplane-var" flag: name must be formatted as key=value');
-      expect(catchError(() => parseDataplaneVars(['a=1,b,c=2'])).message).to.contain(': b must be formatted as key=value');
+      expect(thrownBy(() => parseDataplaneVars(['a=1,b,c=2'])).message).to.contain(': b must be formatted as key=value');
       expect(parseDataplaneVars(['a=1,b'])).to.deep.equal({ a: '1,b' });
-      expect(catchError(() => parseDataplaneVars(['a=1,b"c=2'])).message).to.contain('bare " in non-quoted-field');
+      expect(thrownBy(() => parseDataplaneVars(['a=1,b"c=2'])).message).to.contain('bare " in non-quoted-field');
     });
   });
 
@@ -192,7 +175,7 @@ describe('dataplane template', () => {
 
     it('names the path of a missing file', async () => {
       const path = join(makeTempDir('template'), 'missing.yaml');
-      const err = await catchAsync(() => readTemplateSource({ file: path, stdin: noStdin }));
+      const err = await rejectionOf(readTemplateSource({ file: path, stdin: noStdin }));
       expect(err).to.be.instanceOf(ConfigError);
       expect(err.message).to.equal(`could not read the Dataplane template ${path}: no such file or directory`);
     });

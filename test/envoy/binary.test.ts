@@ -9,7 +9,9 @@ import { ConfigError } from '../../src/errors.js';
 import { Logger } from '../../src/logging/logger.js';
 import { fakeEnvoy, Mirror, withoutProxyEnv } from '../support/mirror.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
+import { rejectionOf } from '../support/errors.js';
 
+const configError = (promise: Promise<unknown>) => rejectionOf(promise, ConfigError);
 
 function executable(dir: string, name = 'envoy', mode = 0o755): string {
   mkdirSync(dir, { recursive: true });
@@ -17,16 +19,6 @@ function executable(dir: string, name = 'envoy', mode = 0o755): string {
   writeFileSync(path, '#!/bin/sh\nexit 0\n');
   chmodSync(path, mode);
   return path;
-}
-
-async function configError(promise: Promise<unknown>): Promise<ConfigError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(ConfigError);
-    return err as ConfigError;
-  }
-  throw new Error('expected a ConfigError');
 }
 
 describe('Envoy binary lookup', function () {

@@ -21,6 +21,9 @@ import { createProgress } from '../../src/envoy/install/progress.js';
 import { clearSigned, envoyTarball, fakeEnvoy, Mirror, tarball, withoutProxyEnv } from '../support/mirror.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
 import { waitFor } from '../support/wait.js';
+import { rejectionOf } from '../support/errors.js';
+
+const rejection = (promise: Promise<unknown>) => rejectionOf(promise, KumaDpError);
 
 const logger = Logger.silent();
 
@@ -31,16 +34,6 @@ const TEST_ENV = {
   KUMA_DP_DOWNLOAD_IDLE_TIMEOUT: '300ms',
   KUMA_DP_DOWNLOAD_CONNECT_TIMEOUT: '2s',
 };
-
-async function rejection(promise: Promise<unknown>): Promise<KumaDpError> {
-  try {
-    await promise;
-  } catch (err) {
-    expect(err).to.be.instanceOf(KumaDpError);
-    return err as KumaDpError;
-  }
-  throw new Error('expected a rejection');
-}
 
 /** Nothing where `run` would look, no staging leftovers, no lock. */
 function expectNothingInstalled(cacheDir: string, version: string): void {
