@@ -27,10 +27,17 @@ export function installSettingsFrom(cli: InstallCliOptions, env: NodeJS.ProcessE
   return settings;
 }
 
-/** --binary-path > KUMA_DATAPLANE_RUNTIME_BINARY_PATH, read through `run`'s own flag table. */
-export function binaryPathOf(cli: { binaryPath?: string }, env: NodeJS.ProcessEnv): string | undefined {
+export const BINARY_PATH_AND_VERSION = '--binary-path and --envoy-version both choose the Envoy to run; give only one of them';
+
+/**
+ * --binary-path > KUMA_DATAPLANE_RUNTIME_BINARY_PATH, read through `run`'s own flag table; like
+ * `run`, refused next to an --envoy-version (flag or env).
+ */
+export function binaryPathOf(cli: { binaryPath?: string }, env: NodeJS.ProcessEnv, settings: InstallSettings): string | undefined {
   const raw = pickRaw(RUN_FLAGS.find((spec) => spec.key === 'binaryPath')!, cli, env);
-  return raw.origin === 'default' ? undefined : (raw.value as string);
+  if (raw.origin === 'default') return undefined;
+  if (settings.envoyVersion !== undefined) throw new ConfigErrors([BINARY_PATH_AND_VERSION]);
+  return raw.value as string;
 }
 
 /** What `run` would start, without installing anything or touching the network. */
@@ -46,5 +53,5 @@ export function runWouldUse(settings: InstallSettings, binaryPath: string | unde
 export async function envoyWhich(version: string | undefined, cli: EnvoyCliOptions, place: LookupPlace): Promise<ResolvedEnvoy> {
   const settings = installSettingsFrom(cli, place.env, version);
   // A VERSION asks for that managed Envoy, whatever a binary path would say.
-  return runWouldUse(settings, version === undefined ? binaryPathOf(cli, place.env) : undefined, place);
+  return runWouldUse(settings, version === undefined ? binaryPathOf(cli, place.env, settings) : undefined, place);
 }

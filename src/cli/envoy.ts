@@ -59,7 +59,7 @@ function listCommand(): Command {
     .action(async (opts: EnvoyCliOptions) => {
       const settings = installSettingsFrom(opts, process.env);
       const installed = await listManaged(settings.cacheDir);
-      const binaryPath = binaryPathOf(opts, process.env);
+      const binaryPath = binaryPathOf(opts, process.env, settings);
       const chosen = await runWouldUse(settings, binaryPath, here()).catch(() => undefined);
       const lines = installed.map(({ version, path }) => `${path === chosen?.path ? '*' : ' '} ${version.padEnd(9)} ${path}`);
       if (installed.length === 0) lines.push(`no managed Envoy installed in ${envoyRoot(settings.cacheDir)}; add one with \`kuma-dp envoy install\``);

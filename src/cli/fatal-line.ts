@@ -1,5 +1,6 @@
 /** The one line every failure ends in, on stderr: `Error: ...`, or a JSON record with --log-format json. */
-export function fatalLine(line: string, format: string | undefined): void {
+export function fatalLine(message: string, format: string | undefined): void {
+  const line = message.replace(/\s*\n\s*/g, ' ');
   const text =
     format === 'json'
       ? JSON.stringify({ time: new Date().toISOString(), level: 'error', logger: 'kuma-dp', message: line })

@@ -12,7 +12,12 @@ import { packagePath } from '../package-root.js';
 
 const SELF_PATH = packagePath('bin', 'kuma-dp');
 
-export function buildProgram(onResult: (result: CommandResult) => void): { program: Command; context: () => CliContext } {
+/** The command whose arguments commander refused, for the `see 'kuma-dp <command> --help'` hint. */
+interface Refusal {
+  command?: Command;
+}
+
+function buildProgram(onResult: (result: CommandResult) => void, refusal: Refusal): Command {
   let ctx: CliContext | undefined;
   const program = new Command('kuma-dp')
     .description('Data plane wrapper of the Kuma service mesh: runs and supervises Envoy')
@@ -33,17 +38,31 @@ export function buildProgram(onResult: (result: CommandResult) => void): { progr
   program.addCommand(envoyCommand({ logger: () => context().logger }));
   program.addCommand(bootstrapCommand(context));
   const quiet = (cmd: Command) => {
-    cmd.exitOverride().configureOutput({ writeErr: () => {}, outputError: () => {} });
+    cmd
+      .exitOverride((err) => {
+        refusal.command ??= cmd;
+        throw err;
+      })
+      .configureOutput({ writeErr: () => {}, outputError: () => {} });
     cmd.commands.forEach(quiet);
   };
   quiet(program);
-  return { program, context };
+  return program;
 }
 
-function commanderLine(err: CommanderError, argv: string[]): string {
-  const message = err.message.replace(/^error: /, '');
-  const sub = argv.slice(2).find((a) => !a.startsWith('-'));
-  return `${message}; see 'kuma-dp ${sub && sub !== 'help' ? `${sub} ` : ''}--help'`;
+function commandPath(cmd: Command | undefined): string {
+  const names: string[] = [];
+  for (let at = cmd; at; at = at.parent ?? undefined) names.unshift(at.name());
+  return names.length > 0 ? names.join(' ') : 'kuma-dp';
+}
+
+/**
+ * Commander's message as our one line. An unknown `--flag=value` is named without its value:
+ * a misspelt `--dataplane-token=...` must not print the token.
+ */
+function commanderLine(err: CommanderError, refused: Command | undefined): string {
+  const message = err.message.replace(/^error: /, '').replace(/'(--?[^'=\s]+)=[^']*'/g, "'$1=…'");
+  return `${message}; see '${commandPath(refused)} --help'`;
 }
 
 /** Parses argv, runs the command, and sets the exit code; every failure is one line on stderr. */
@@ -56,7 +75,8 @@ export async function main(argv: string[]): Promise<void> {
   process.on('uncaughtException', bug);
   process.on('unhandledRejection', bug);
   let result: CommandResult | undefined;
-  const { program } = buildProgram((r) => (result = r));
+  const refusal: Refusal = {};
+  const program = buildProgram((r) => (result = r), refusal);
   if (argv.length <= 2) {
     program.outputHelp();
     return;
@@ -67,7 +87,7 @@ export async function main(argv: string[]): Promise<void> {
     const format = program.opts<RootOptions>().logFormat;
     if (err instanceof CommanderError) {
       if (err.exitCode === 0) return;
-      fatalLine(commanderLine(err, argv), format);
+      fatalLine(commanderLine(err, refusal.command), format);
       process.exitCode = ExitCode.USAGE;
       return;
     }

@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import type { RawValues } from '../config/flag-spec.js';
 import { addFlagSpecs, addInstallOptions } from './flag-options.js';
+import { BINARY_PATH_AND_VERSION } from './envoy-which.js';
 import { RUN_FLAGS } from '../config/run-flags.js';
 import { inlineTokenValue, resolveRunSettings, type RunSettings } from '../config/run-settings.js';
 import { resolveInstallOptions, type InstallSettings } from '../envoy/install/options.js';
@@ -23,7 +24,7 @@ export function resolveRun(cmd: Command, ctx: CliContext): ResolvedRun {
   const install = resolveInstallOptions(cli, ctx.env);
   const problems = [...run.problems, ...install.problems];
   if (run.settings.binaryPath !== undefined && install.settings.envoyVersion !== undefined) {
-    problems.push('--binary-path and --envoy-version both choose the Envoy to run; give only one of them');
+    problems.push(BINARY_PATH_AND_VERSION);
   }
   if (problems.length) throw new ConfigErrors(problems);
   const inlineToken = inlineTokenValue(cli, ctx.env);
@@ -43,8 +44,8 @@ export function runCommand(context: () => CliContext, done: (result: CommandResu
       const ctx = context();
       const resolved = resolveRun(cmd, ctx);
       const signals = new SignalRouter().install();
-      // The schema check's thread starts before the run job's modules load: it needs ~250 ms to
-      // boot, and that is the longest stretch between `kuma-dp run` and Envoy's exec.
+      // The schema check's process starts before the run job's modules load: it needs ~300 ms of
+      // CPU to be ready, the longest stretch between `kuma-dp run` and Envoy's exec.
       const validator = new BackgroundValidator();
       try {
         // Loaded only once the flags are known to be good: a bad flag exits without paying for it.

@@ -232,6 +232,21 @@ describe('bootstrap client (fetchBootstrap)', function () {
       expect(text()).to.contain('Unable to read the response with status code: 503. Make sure you are using https URL');
     });
 
+    it('a 4xx that echoes the request is quoted without the token, whole or in pieces', async () => {
+      const url = await serve((req, res) => {
+        let received = '';
+        req.setEncoding('utf8').on('data', (chunk: string) => (received += chunk));
+        req.on('end', () => {
+          res.writeHead(400);
+          res.end(`signature ${SECRET_TOKEN.split('.')[2]} refused; could not parse request: ${received}`);
+        });
+      });
+      const err = await rejectionOf(fetchBootstrap({ ...fast, cpAddress: url, buildBody: body() }), KumaDpError);
+      expect(err.exitCode).to.equal(1);
+      expect(err.line).to.match(/: Invalid request: signature \[token\] refused; could not parse request: \{.*"dataplaneToken": "\[token\]"/);
+      for (const piece of SECRET_TOKEN.split('.')) expect(err.line).to.not.contain(piece);
+    });
+
     it('a 200 that is not the JSON bootstrap response is fatal and does not quote the body', async () => {
       const url = await serve((req, res) => {
         req.resume();

@@ -23,6 +23,20 @@ describe('kuma-dp version, wait and the root command', function () {
     expect(result.stderr.trim()).to.match(/^Error: unknown log level "loud"/);
   });
 
+  it("commander's refusals are one line naming the refused command; a misspelt flag's value is not echoed", async () => {
+    const cases: [string[], string][] = [
+      [['run', '--cp-adress', 'x'], "Error: unknown option '--cp-adress' (Did you mean --cp-address?); see 'kuma-dp run --help'"],
+      [['--log-format', 'text', 'run', '--bogus'], "Error: unknown option '--bogus'; see 'kuma-dp run --help'"],
+      [['envoy', 'which', '--bogus'], "Error: unknown option '--bogus'; see 'kuma-dp envoy which --help'"],
+      [['run', '--dataplane-tokn=SECRETTOKEN'], "Error: unknown option '--dataplane-tokn=…'; see 'kuma-dp run --help'"],
+      [['bogus'], "Error: unknown command 'bogus'; see 'kuma-dp --help'"],
+    ];
+    for (const [args, line] of cases) {
+      const result = await runKumaDp(args);
+      expect({ code: result.code, stderr: result.stderr }, args.join(' ')).to.deep.equal({ code: 2, stderr: `${line}\n` });
+    }
+  });
+
   describe('wait', () => {
     let server: Server;
     let ready = false;

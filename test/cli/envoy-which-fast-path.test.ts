@@ -45,6 +45,8 @@ describe('kuma-dp envoy which: the fast path', function () {
       { args: [], env: env({ KUMA_DATAPLANE_RUNTIME_BINARY_PATH: join(cwd, 'missing') }), code: 2 },
       { args: [], env: env({ KUMA_DATAPLANE_RUNTIME_ENVOY_VERSION: 'nope' }), code: 2 },
       { args: [], env: env({ KUMA_DP_DOWNLOAD_RETRIES: 'many' }), code: 2 },
+      // As `run` refuses it: two answers to "which Envoy".
+      { args: [], env: env({ KUMA_DATAPLANE_RUNTIME_BINARY_PATH: onPath, KUMA_DATAPLANE_RUNTIME_ENVOY_VERSION: '1.34.1' }), code: 2 },
     ];
     for (const c of cases) {
       const fast = await runKumaDp(['envoy', 'which', ...c.args], { env: c.env, cwd });
@@ -55,6 +57,19 @@ describe('kuma-dp envoy which: the fast path', function () {
       if (c.stdout !== undefined) expect(fast.stdout, label).to.equal(c.stdout);
       else expect(fast.stderr, label).to.match(/^Error: \S.*\n$/);
       expect({ stdout: fast.stdout, stderr: fast.stderr, code: fast.code }, label).to.deep.equal({ stdout: full.stdout, stderr: full.stderr, code: full.code });
+    }
+  });
+
+  it('envoy which and envoy list refuse --binary-path next to --envoy-version, as run does', async () => {
+    const { cache, onPath } = fixture();
+    const env = baseEnv({ KUMA_DP_CACHE_DIR: cache });
+    for (const command of [['which'], ['list']]) {
+      const result = await runKumaDp(['envoy', ...command, '--binary-path', onPath, '--envoy-version', '1.34.1'], { env });
+      expect({ code: result.code, stdout: result.stdout, stderr: result.stderr }, command[0]).to.deep.equal({
+        code: 2,
+        stdout: '',
+        stderr: 'Error: --binary-path and --envoy-version both choose the Envoy to run; give only one of them\n',
+      });
     }
   });
 

@@ -198,12 +198,26 @@ async function attempt(url: URL, agents: Agents, options: FetchBootstrapOptions,
     const plainToTls = /HTTP request to an HTTPS server/i.test(text);
     return {
       kind: 'fatal',
-      // A misrouted request can get a whole HTML page back; the line stays readable.
-      message: `Invalid request: ${truncate(text.trim(), 500)}`,
+      // A misrouted request can get a whole HTML page back; the line stays readable. A server that
+      // echoes the request would echo the token: it never reaches the line.
+      message: `Invalid request: ${truncate(withoutToken(text.trim(), body), 500)}`,
       ...(plainToTls ? { hint: 'the control plane serves https on this port; use https:// in --cp-address' } : {}),
     };
   }
   return { kind: 'retry', message: `unexpected status code: ${response.status}` };
+}
+
+/** The text with the request's dataplane token, and each long piece of it, replaced. */
+function withoutToken(text: string, requestBody: string): string {
+  let token: unknown;
+  try {
+    token = (JSON.parse(requestBody) as { dataplaneToken?: unknown }).dataplaneToken;
+  } catch {
+    return text;
+  }
+  if (typeof token !== 'string' || token === '') return text;
+  const pieces = [token, ...token.split('.').filter((piece) => piece.length >= 8)];
+  return pieces.reduce((redacted, piece) => redacted.replaceAll(piece, '[token]'), text);
 }
 
 function decodeResponse(text: string, address: string): BootstrapResponse {
