@@ -5,7 +5,7 @@ import type { Logger } from '../logging/logger.js';
 import type { RunSettings } from '../config/run-settings.js';
 import { describeTemplateSource, parseDataplaneVars, readTemplateSource, renderDataplane, type RenderedDataplane } from '../dataplane/template.js';
 import { effectiveName } from '../dataplane/name.js';
-import { validateTokenFile, writeInlineToken } from '../token/token.js';
+import { validateToken, validateTokenFile, writeInlineToken } from '../token/token.js';
 import { fsErrorReason } from '../bootstrap/file.js';
 import type { InstallSettings } from '../envoy/install/options.js';
 import { resolveEnvoyBinary } from '../envoy/install/ensure-envoy.js';
@@ -112,7 +112,9 @@ async function prepareChecked(ctx: PrepareContext): Promise<Omit<Prepared, 'vali
   const mesh = dataplane?.mesh ?? settings.mesh!;
   const name = dataplane?.name ?? effectiveName(settings.name, ctx.env);
 
-  if (settings.tokenFile && !ctx.inlineToken) await validateTokenFile(settings.tokenFile);
+  // An inline token is checked before it is written anywhere: a bad one must not be left on disk.
+  if (ctx.inlineToken) validateToken(ctx.inlineToken);
+  else if (settings.tokenFile) await validateTokenFile(settings.tokenFile);
   const caCertPem = await loadCaCert(ctx);
 
   const { envoyBinary, source, version } = await (early ?? locateEnvoy(ctx));
@@ -124,8 +126,7 @@ async function prepareChecked(ctx: PrepareContext): Promise<Omit<Prepared, 'vali
   let tokenPath = settings.tokenFile;
   if (ctx.inlineToken) {
     if (settings.tokenFile) logger.warn('both --dataplane-token and --dataplane-token-file are set; using the inline token, as kuma-dp does');
-    tokenPath = await writeInlineToken(workDir.path, name, ctx.inlineToken);
-    await validateTokenFile(tokenPath).catch(async (err: unknown) => {
+    tokenPath = await writeInlineToken(workDir.path, name, ctx.inlineToken).catch(async (err: unknown) => {
       await workDir.cleanup();
       throw err;
     });

@@ -1,4 +1,4 @@
-import { mkdir, readFile, stat } from 'node:fs/promises';
+import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { fsErrorReason, writeFileAtomic } from '../bootstrap/file.js';
 import { ConfigError } from '../errors.js';
@@ -79,6 +79,11 @@ export async function validateTokenFile(path: string): Promise<void> {
   } catch (err) {
     throw invalid(`could not read the token in the file ${path}: ${fsErrorReason(err)}`);
   }
+  validateToken(raw);
+}
+
+/** The checks of validateTokenFile on a token in hand (an inline --dataplane-token), before it is stored anywhere. */
+export function validateToken(raw: string): void {
   const token = raw.trim();
   if (/[\0\r\n]/.test(token)) throw invalid("Token shouldn't contain line breaks within the token, only at the start or end");
   const problem = jwtProblem(token);
@@ -95,8 +100,8 @@ export async function readToken(path: string): Promise<string> {
 }
 
 /**
- * Stores an inline `--dataplane-token` as `<workDir>/<name>` (0600, atomically), kuma-dp's layout,
- * and returns the path, which then serves as the token path.
+ * Stores an inline `--dataplane-token`, already validated, as `<workDir>/<name>` (0600,
+ * atomically), kuma-dp's layout, and returns the path, which then serves as the token path.
  */
 export async function writeInlineToken(workDir: string, name: string, token: string): Promise<string> {
   if (name === '' || name === '.' || name === '..' || /[/\0]/.test(name)) {
@@ -104,7 +109,6 @@ export async function writeInlineToken(workDir: string, name: string, token: str
       hint: 'give the dataplane a name without "/" (--name or the template), or use --dataplane-token-file',
     });
   }
-  await mkdir(workDir, { recursive: true, mode: 0o711 });
   const path = join(workDir, name);
   await writeFileAtomic(path, token, 0o600);
   return path;

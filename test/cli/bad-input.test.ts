@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { cleanupTempDirs } from '../support/tmp.js';
@@ -52,6 +52,17 @@ describe('kuma-dp run: bad input exits 2 with one line, before any request or En
     { name: 'a bootstrap template that renders invalid YAML', args: (a) => [...a, '--bootstrap', 'local', '--bootstrap-template', file('broken.mustache', 'node:\n  id: [{{name}}\n')], expect: /broken\.mustache/ },
     { name: 'a proxy type other than dataplane', args: (a) => [...a, '--proxy-type', 'ingress'], expect: /invalid proxy type "ingress"/ },
   ];
+
+  it('rejects a bad inline token before writing it anywhere, even into a --work-dir that stays', async () => {
+    const secret = 'not-a-jwt-SECRET-inline-token';
+    const args = withFlag(fx.args(), '--dataplane-token-file', undefined);
+    const result = await runKumaDp(args, { env: { ...fx.env, KUMA_DATAPLANE_RUNTIME_TOKEN: secret } });
+    expect(result.code, result.stderr).to.equal(2);
+    expect(result.stderr).to.match(/\nError: dataplane token is invalid.*invalid number of segments\n$/);
+    expect(result.stderr).not.to.include(secret);
+    const left = existsSync(fx.workDir) ? readdirSync(fx.workDir).filter((f) => readFileSync(join(fx.workDir, f), 'utf8').includes(secret)) : [];
+    expect(left, 'files holding the token').to.deep.equal([]);
+  });
 
   for (const c of cases) {
     it(`rejects ${c.name}`, async () => {
