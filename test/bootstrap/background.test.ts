@@ -1,5 +1,7 @@
 import { expect } from 'chai';
 import { BackgroundValidator } from '../../src/bootstrap/schema/background.js';
+import { KumaDpError } from '../../src/errors.js';
+import { rejectionOf } from '../support/errors.js';
 import { childrenRunning, processGone } from '../support/kuma-dp.js';
 import { waitFor } from '../support/wait.js';
 
@@ -37,19 +39,18 @@ describe('BackgroundValidator (the schema check process)', function () {
     const pid = helperPid();
     validator.close();
     await waitFor(() => processGone(pid), { timeoutMs: 5000, what: 'the schema check to exit after close()' });
-    expect(await validator.validate(GOOD, 'late')).to.deep.include({ ok: false });
+    expect((await rejectionOf(validator.validate(GOOD, 'late'), KumaDpError)).message).to.equal('the bootstrap schema check could not run: it was closed');
   });
 
-  it('a check that dies answers every pending and later request with a failure naming how it died', async () => {
+  it('a check that dies fails every pending and later request with exit 1, naming how it died', async () => {
     validator = new BackgroundValidator();
     await waitFor(() => childrenRunning(process.pid, CHECK).length === 1, { timeoutMs: 5000, what: 'the schema check to start' });
     const pending = validator.validate(GOOD, 'pending');
     process.kill(helperPid(), 'SIGKILL');
-    const verdict = await pending;
-    expect(verdict).to.deep.include({ ok: false });
-    if (verdict.ok) return;
-    expect(verdict.summary).to.equal('(schema): the schema check itself failed: it exited (SIGKILL)');
-    expect((await validator.validate(GOOD, 'later')).ok).to.equal(false);
+    const failure = await rejectionOf(pending, KumaDpError);
+    expect(failure.exitCode, 'our failure, not the bootstrap\'s').to.equal(1);
+    expect(failure.message).to.equal('the bootstrap schema check could not run: it exited (SIGKILL)');
+    expect((await rejectionOf(validator.validate(GOOD, 'later'), KumaDpError)).message).to.equal(failure.message);
   });
 
   it('ignores a terminal Ctrl-C (kuma-dp decides when it ends)', async () => {

@@ -1,4 +1,5 @@
 import { fork, type ChildProcess } from 'node:child_process';
+import { KumaDpError } from '../../errors.js';
 import type { BootstrapValidation } from './validate.js';
 
 /** The last bytes of the check's stderr kept for the error message if it dies. */
@@ -13,7 +14,7 @@ const STDERR_TAIL_BYTES = 2048;
  */
 export class BackgroundValidator {
   private readonly child: ChildProcess;
-  private readonly pending = new Map<number, (verdict: BootstrapValidation) => void>();
+  private readonly pending = new Map<number, { resolve: (verdict: BootstrapValidation) => void; reject: (err: KumaDpError) => void }>();
   private nextId = 0;
   private failure: Error | undefined;
   private stderrTail = '';
@@ -32,7 +33,7 @@ export class BackgroundValidator {
       this.stderrTail = (this.stderrTail + text).slice(-STDERR_TAIL_BYTES);
     });
     this.child.on('message', ({ id, verdict }: { id: number; verdict: BootstrapValidation }) => {
-      this.pending.get(id)?.(verdict);
+      this.pending.get(id)?.resolve(verdict);
       this.pending.delete(id);
     });
     this.child.on('error', (err) => this.fail(err));
@@ -42,11 +43,15 @@ export class BackgroundValidator {
     });
   }
 
+  /**
+   * The verdict on the document; rejects (exit 1, our failure, not the document's) when the check
+   * itself cannot run: a bootstrap is never passed unchecked.
+   */
   validate(document: unknown, source: string): Promise<BootstrapValidation> {
-    if (this.failure) return Promise.resolve(this.failed(this.failure));
+    if (this.failure) return Promise.reject(this.failed(this.failure));
     const id = this.nextId++;
-    return new Promise((resolve) => {
-      this.pending.set(id, resolve);
+    return new Promise((resolve, reject) => {
+      this.pending.set(id, { resolve, reject });
       this.child.send({ id, document, source }, (err) => {
         if (err) this.fail(err);
       });
@@ -63,12 +68,13 @@ export class BackgroundValidator {
 
   private fail(err: Error): void {
     this.failure ??= err;
-    for (const resolve of this.pending.values()) resolve(this.failed(this.failure));
+    for (const { reject } of this.pending.values()) reject(this.failed(this.failure));
     this.pending.clear();
   }
 
-  private failed(err: Error): BootstrapValidation {
-    const problem = { path: '(schema)', message: `the schema check itself failed: ${err.message}` };
-    return { ok: false, problems: [problem], summary: `${problem.path}: ${problem.message}` };
+  private failed(err: Error): KumaDpError {
+    return new KumaDpError(`the bootstrap schema check could not run: ${err.message}`, {
+      hint: 'a kuma-dp problem, not one of the bootstrap; check memory and process limits, and report it if it persists',
+    });
   }
 }
