@@ -6,6 +6,7 @@ import { dirname, join } from 'node:path';
 import { PassThrough } from 'node:stream';
 import { expect } from 'chai';
 import { extractEnvoyBinary } from '../../src/envoy/install/archive.js';
+import { downloadFile } from '../../src/envoy/install/http.js';
 import { listManaged, lockPath, managedBinary, stagingRoot, versionDir } from '../../src/envoy/install/cache.js';
 import { clearSignedBody, parseSha256Sums } from '../../src/envoy/install/checksums.js';
 import { installEnvoy, type InstallRequest } from '../../src/envoy/install/installer.js';
@@ -207,6 +208,14 @@ describe('envoy install: archives', () => {
     }
   });
 
+  it('a binary that cannot be written is a cache problem, not a broken archive', async () => {
+    const dir = makeTempDir('kdp-archive');
+    writeFileSync(join(dir, 'a.tar'), tarball([{ path: 'top/bin/envoy', body: binary }], 'gz'));
+    const dest = join(dir, 'missing', 'envoy');
+    const err = await rejectionOf(extractEnvoyBinary(join(dir, 'a.tar'), dest, { source: 'test.tar', maxBytes: 1 << 20 }), KumaDpError);
+    expect(err.line).to.equal(`cannot write ${dest}: no such file or directory (ENOENT); free space in the Envoy cache or set KUMA_DP_CACHE_DIR to another filesystem`);
+  });
+
   const refusals: Array<[string, Parameters<typeof tarball>[0], RegExp]> = [
     ['a ../ entry', [{ path: 'top/bin/envoy', body: binary }, { path: 'top/../../evil', body: Buffer.from('x') }], /top\/\.\.\/\.\.\/evil, which leaves the archive/],
     ['an absolute path', [{ path: '/etc/evil', body: Buffer.from('x') }, { path: 'top/bin/envoy', body: binary }], /absolute path \/etc\/evil/],
@@ -286,6 +295,20 @@ describe('envoy install: downloads from a loopback mirror', function () {
     const second = await install({ settings: s });
     expect(second).to.deep.equal({ ...first, downloaded: false });
     expect(mirror.requests.length, 'no request at all').to.equal(requests);
+  });
+
+  it('a download file that cannot be opened fails at once as a cache problem, not as a network error', async () => {
+    const s = settings();
+    const dest = join(makeTempDir('kdp-dl'), 'no-such-dir', 'envoy');
+    const url = `${mirror.origin}${mirror.releasePath('1.34.1')}`;
+    const requests = mirror.requests.length;
+    const log = join(makeTempDir('kdp-dl-log'), 'kuma-dp.log');
+    writeFileSync(log, '');
+    const warnLogger = Logger.create({ level: 'debug', format: 'text', outputPath: log, color: false });
+    const err = await rejectionOf(downloadFile(url, dest, { tuning: s.download, logger: warnLogger }, { start: () => {}, advance: () => {} }), KumaDpError);
+    expect(err.line).to.equal(`cannot write ${dest}: no such file or directory (ENOENT); free space in the Envoy cache or set KUMA_DP_CACHE_DIR to another filesystem`);
+    expect(mirror.requests.length, 'no request').to.equal(requests);
+    expect(readFileSync(log, 'utf8'), 'not retried').not.to.match(/retrying/);
   });
 
   it('refuses a checksum mismatch, naming both sums, and leaves nothing behind', async () => {

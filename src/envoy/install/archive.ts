@@ -4,6 +4,7 @@ import { open } from 'node:fs/promises';
 import type { Readable } from 'node:stream';
 import { Parser, type ReadEntry } from 'tar';
 import { ConfigError, KumaDpError } from '../../errors.js';
+import { cacheWriteError } from './cache.js';
 import { formatBytes } from './progress.js';
 
 const XZ = Buffer.from([0xfd, 0x37, 0x7a, 0x58, 0x5a, 0x00]);
@@ -55,6 +56,12 @@ function xzStream(path: string, source: string, fail: (err: Error) => void): { s
  * entries add up to more than `maxBytes`: an Envoy tarball has none of these, so any of them means
  * a broken or hostile source.
  */
+/** Writing the unpacked binary failed (a full or read-only cache): the archive is not to blame. */
+function writeFailure(err: NodeJS.ErrnoException): KumaDpError | undefined {
+  if (!err.syscall || err.syscall.startsWith('spawn')) return undefined;
+  return cacheWriteError(err.path ?? 'the unpacked Envoy', err);
+}
+
 export async function extractEnvoyBinary(archive: string, dest: string, { source, maxBytes }: ExtractOptions): Promise<void> {
   // By content, not by name, as func-e does: tar's parser detects gzip itself.
   const isXz = (await magic(archive)).equals(XZ);
@@ -66,7 +73,7 @@ export async function extractEnvoyBinary(archive: string, dest: string, { source
       if (settled) return;
       settled = true;
       input?.stop();
-      reject(err instanceof KumaDpError ? err : new KumaDpError(`cannot unpack ${source}: ${err.message}`, { cause: err }));
+      reject(err instanceof KumaDpError ? err : writeFailure(err as NodeJS.ErrnoException) ?? new KumaDpError(`cannot unpack ${source}: ${err.message}`, { cause: err }));
     };
     const refuse = (why: string): void =>
       fail(new KumaDpError(`refusing the archive ${source}: ${why}`, { hint: 'check --envoy-versions-url; the tarball should hold only <dir>/bin/envoy and plain files' }));

@@ -1,6 +1,8 @@
 import { constants } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { KumaDpError } from '../../errors.js';
+import { describeFsError } from '../../platform/fs-errors.js';
 import { EXACT_VERSION, newestFirst } from './version-spec.js';
 
 /**
@@ -52,4 +54,15 @@ export async function listManaged(cacheDir: string): Promise<ManagedEnvoy[]> {
   const versions = newestFirst(names.filter((name) => EXACT_VERSION.test(name)));
   const present = await Promise.all(versions.map((v) => isExecutable(managedBinary(cacheDir, v))));
   return versions.filter((_, i) => present[i]).map((version) => ({ version, path: managedBinary(cacheDir, version) }));
+}
+
+/**
+ * A file of an install that could not be written: a full, read-only or unwritable cache, which no
+ * retry of the download can help.
+ */
+export function cacheWriteError(path: string, err: NodeJS.ErrnoException): KumaDpError {
+  return new KumaDpError(`cannot write ${path}: ${describeFsError(err)}`, {
+    hint: 'free space in the Envoy cache or set KUMA_DP_CACHE_DIR to another filesystem',
+    cause: err,
+  });
 }

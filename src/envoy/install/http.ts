@@ -12,7 +12,7 @@ import type { Logger } from '../../logging/logger.js';
 import { buildInfo } from '../../version.js';
 import { interruption, throwIfInterrupted } from './interrupt.js';
 import type { DownloadTuning } from './options.js';
-import { describeFsError } from '../../platform/fs-errors.js';
+import { cacheWriteError } from './cache.js';
 
 export interface HttpContext {
   tuning: DownloadTuning;
@@ -39,7 +39,9 @@ class TransientError extends Error {
 /** A definitive answer that retrying will not change (4xx other than 404 and 408/429). */
 class PermanentError extends Error {}
 
-const NETWORK_CODES = /^(E[A-Z]+|ERR_STREAM_PREMATURE_CLOSE|UND_ERR_\w+)$/;
+/** Socket and name-resolution failures; a local file error (ENOSPC, EACCES...) is not one of them. */
+const NETWORK_CODES =
+  /^(ECONNRESET|ECONNREFUSED|ECONNABORTED|ETIMEDOUT|EPIPE|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|EHOSTDOWN|ENETUNREACH|ENETDOWN|EPROTO|ERR_STREAM_PREMATURE_CLOSE|UND_ERR_\w+)$/;
 
 function retryable(err: unknown): boolean {
   if (err instanceof TransientError) return true;
@@ -187,7 +189,12 @@ export interface Progress {
 export async function downloadFile(url: string, dest: string, ctx: HttpContext, progress: Progress): Promise<{ sha256: string; bytes: number }> {
   let result = { sha256: '', bytes: 0 };
   await withRetries(url, ctx, async () => {
-    const fd = openSync(dest, 'w', 0o600);
+    let fd: number;
+    try {
+      fd = openSync(dest, 'w', 0o600);
+    } catch (err) {
+      throw cacheWriteError(dest, err as NodeJS.ErrnoException);
+    }
     const hash = createHash('sha256');
     let bytes = 0;
     try {
@@ -199,11 +206,7 @@ export async function downloadFile(url: string, dest: string, ctx: HttpContext, 
         try {
           writeSync(fd, chunk);
         } catch (err) {
-          // A full or read-only disk is no network error: retrying the download cannot help.
-          throw new KumaDpError(`cannot write ${dest}: ${describeFsError(err as NodeJS.ErrnoException)}`, {
-            hint: 'free space in the Envoy cache or set KUMA_DP_CACHE_DIR to another filesystem',
-            cause: err,
-          });
+          throw cacheWriteError(dest, err as NodeJS.ErrnoException);
         }
         progress.advance(chunk.length);
       });
