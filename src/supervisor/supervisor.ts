@@ -245,7 +245,7 @@ export class Supervisor {
       } catch {
         this.readySince = undefined;
       }
-      if (this.envoy === envoy) this.schedule(this.stateValue === 'starting' ? STARTING_POLL_MS : LIVE_POLL_MS, tick);
+      if (this.envoy === envoy) this.schedule(this.stateValue === 'starting' ? STARTING_POLL_MS : this.livePollMs(), tick);
     };
     this.schedule(0, tick);
   }
@@ -260,8 +260,14 @@ export class Supervisor {
     this.options.logger.info('Envoy is live', { pid: this.envoy?.pid });
   }
 
+  /** Often enough that every watchdog ping has a fresh admin answer to go by. */
+  private livePollMs(): number {
+    return Math.min(LIVE_POLL_MS, this.options.watchdogIntervalMs ?? LIVE_POLL_MS);
+  }
+
   private feedWatchdog(intervalMs: number): void {
-    const answeredRecently = this.now() - this.lastAdminAnswerAt <= 2 * intervalMs;
+    // Without an admin address a running Envoy is all there is to know.
+    const answeredRecently = !this.options.admin || this.now() - this.lastAdminAnswerAt <= 2 * intervalMs;
     // Waiting to restart, draining and stopping are kuma-dp doing its job, not a hang.
     const busy = this.stateValue === 'backoff' || this.stateValue === 'draining' || this.stateValue === 'stopping';
     if (busy || (this.envoy && answeredRecently)) {

@@ -215,6 +215,34 @@ describe('Supervisor state machine (Envoy faked at the launch boundary)', () => 
     expect(entries(log(), 'drain finished')).to.have.length(1);
   });
 
+  /** The longest stretch without WATCHDOG=1 while `sup` stays live for `forMs`. */
+  async function longestWatchdogGapWhileLive(overrides: Partial<SupervisorOptions>, forMs: number): Promise<number> {
+    const pings: number[] = [];
+    const sup = supervisor({ ...overrides, notify: (fields) => void (fields.WATCHDOG && pings.push(Date.now())) });
+    const result = sup.run();
+    await waitFor(() => sup.state === 'live', { timeoutMs: 2000, what: 'live' });
+    const from = Date.now();
+    await waitFor(() => Date.now() - from >= forMs && sup.state === 'live', { timeoutMs: forMs + 2000, what: `${forMs} ms live` });
+    sup.handleSignal('SIGTERM');
+    expect((await result).exitCode).to.equal(0);
+    const live = [from, ...pings.filter((t) => t >= from && t <= from + forMs), from + forMs];
+    return Math.max(...live.slice(1).map((t, i) => t - live[i]!));
+  }
+
+  it('feeds the systemd watchdog while Envoy is live without an admin address to ask', async () => {
+    expect(await longestWatchdogGapWhileLive({ watchdogIntervalMs: 100 }, 1000), 'longest gap (ms) against a 200 ms deadline').to.be.below(200);
+  });
+
+  it('feeds the systemd watchdog while Envoy is live and answers, however short the interval', async () => {
+    const admin = {
+      ready: async () => ({ status: 200, body: 'LIVE' }),
+      healthcheckFail: async () => {},
+      drainListeners: async () => {},
+      activeDownstreamConnections: async () => 0,
+    };
+    expect(await longestWatchdogGapWhileLive({ admin, watchdogIntervalMs: 150 }, 2500), 'longest gap (ms) against a 300 ms deadline').to.be.below(300);
+  });
+
   it('feeds the systemd watchdog while it waits to restart Envoy', async () => {
     const sent: Record<string, string>[] = [];
     const sup = supervisor({
