@@ -18,7 +18,11 @@ export interface CliContext {
   selfPath: string;
 }
 
-export function createContext(options: RootOptions, env: NodeJS.ProcessEnv, selfPath: string): CliContext {
+/**
+ * `announceLogFile`: say on stdout where the logs go, as kuma-dp does for `run`; commands whose
+ * stdout is their answer (`envoy which`, `bootstrap generate`) stay clean for `$(...)`.
+ */
+export function createContext(options: RootOptions, env: NodeJS.ProcessEnv, selfPath: string, announceLogFile: boolean): CliContext {
   const problems: string[] = [];
   const logLevel = (options.logLevel ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`unknown log level "${options.logLevel}" (--log-level); use off, info or debug`);
@@ -26,7 +30,7 @@ export function createContext(options: RootOptions, env: NodeJS.ProcessEnv, self
   if (!LOG_FORMATS.includes(logFormat)) problems.push(`unknown log format "${options.logFormat}" (--log-format); use text or json`);
   if (problems.length) throw new ConfigError(problems.join('; '));
   const outputPath = options.logOutputPath ? resolve(options.logOutputPath) : undefined;
-  if (outputPath) process.stdout.write(`kuma-dp: logs will be stored in "${outputPath}"\n`);
+  if (outputPath && announceLogFile) process.stdout.write(`kuma-dp: logs will be stored in "${outputPath}"\n`);
   let logger: Logger;
   try {
     logger = Logger.create({ level: logLevel, format: logFormat, outputPath });

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { envoyRoot, listManaged } from '../envoy/install/cache.js';
-import type { InstallCliOptions } from '../envoy/install/options.js';
+import { cacheDirFromEnv, type InstallCliOptions } from '../envoy/install/options.js';
 import { KumaDpError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { PINNED_ENVOY_VERSION } from '../version.js';
@@ -87,9 +87,8 @@ function removeCommand(ctx: EnvoyCommandContext): Command {
     .description('remove an installed Envoy version from the cache')
     .argument('<version>', 'exact version, as listed by `kuma-dp envoy list`')
     .action(async (version: string) => {
-      const settings = installSettingsFrom({}, process.env);
       const { removeEnvoy } = await import('../envoy/install/remove.js');
-      const dir = await interruptible(`Envoy ${version} was not removed`, (signal) => removeEnvoy(settings.cacheDir, version, ctx.logger(), signal));
+      const dir = await interruptible(`Envoy ${version} was not removed`, (signal) => removeEnvoy(cacheDirFromEnv(process.env), version, ctx.logger(), signal));
       process.stdout.write(`removed Envoy ${version} (${dir})\n`);
     });
 }

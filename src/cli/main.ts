@@ -26,12 +26,12 @@ function buildProgram(onResult: (result: CommandResult) => void, refusal: Refusa
     .option('--log-output-path <file>', "write kuma-dp's own logs to this file instead of stderr")
     .showHelpAfterError(false)
     .exitOverride();
-  const context = () => {
-    ctx ??= createContext(program.opts<RootOptions>(), process.env, SELF_PATH);
+  const context = (announceLogFile = false) => {
+    ctx ??= createContext(program.opts<RootOptions>(), process.env, SELF_PATH, announceLogFile);
     return ctx;
   };
   // Root flags are checked for every command, even those that log nothing.
-  program.hook('preAction', () => void context());
+  program.hook('preAction', (_program, action) => void context(action.name() === 'run'));
   program.addCommand(runCommand(context, onResult));
   program.addCommand(waitCommand(context));
   program.addCommand(versionCommand());

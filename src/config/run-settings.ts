@@ -167,8 +167,11 @@ export function resolveRunSettings(cli: RawValues, env: NodeJS.ProcessEnv, logLe
     if (origin('minDrainTime') === 'default') settings.minDrainTimeMs = settings.drainTimeMs;
     else problems.push(`${origin('minDrainTime')} (${text('minDrainTime')}) must not exceed ${origin('drainTime')} (${text('drainTime')})`);
   }
-  if (settings.restartMaxBackoffMs < settings.restartBackoffMs && problems.length === 0) {
-    problems.push(`--envoy-restart-max-backoff must not be shorter than --envoy-restart-backoff`);
+  // Both parsed (a bad one is 0 and already reported): then the cap must hold the first delay.
+  if (settings.restartBackoffMs > 0 && settings.restartMaxBackoffMs > 0 && settings.restartMaxBackoffMs < settings.restartBackoffMs) {
+    problems.push(
+      `${origin('envoyRestartMaxBackoff')} (${text('envoyRestartMaxBackoff')}) must not be shorter than ${origin('envoyRestartBackoff')} (${text('envoyRestartBackoff')})`,
+    );
   }
   return { settings, problems };
 }

@@ -1,6 +1,8 @@
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
+import { join } from 'node:path';
 import { runKumaDp, spawnKumaDp } from '../support/kuma-dp.js';
+import { makeTempDir } from '../support/tmp.js';
 import { buildInfo } from '../../src/version.js';
 
 describe('kuma-dp version, wait and the root command', function () {
@@ -35,6 +37,12 @@ describe('kuma-dp version, wait and the root command', function () {
       const result = await runKumaDp(args);
       expect({ code: result.code, stderr: result.stderr }, args.join(' ')).to.deep.equal({ code: 2, stderr: `${line}\n` });
     }
+  });
+
+  it('--log-output-path is announced on stdout for run only: an answer on stdout stays the answer', async () => {
+    const log = join(makeTempDir('kdp-logpath'), 'kuma-dp.log');
+    const result = await runKumaDp(['--log-output-path', log, 'version']);
+    expect(result.stdout).to.equal(`Kuma DP: ${buildInfo().version}\n`);
   });
 
   describe('wait', () => {

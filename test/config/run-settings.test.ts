@@ -46,6 +46,18 @@ describe('run settings: flags, env vars and defaults', () => {
     expect(problems).to.deep.equal(['KUMA_DATAPLANE_MIN_DRAIN_TIME (4s) must not exceed --drain-time (3s)']);
   });
 
+  it('rejects a restart cap below the first delay, naming where each came from, alongside other problems', () => {
+    const { problems } = resolveRunSettings(
+      { ...TEMPLATE, envoyRestartBackoff: '5s', drainTime: 'x' },
+      { KUMA_DATAPLANE_RUNTIME_ENVOY_RESTART_MAX_BACKOFF: '1s' },
+      'info',
+    );
+    expect(problems).to.include('KUMA_DATAPLANE_RUNTIME_ENVOY_RESTART_MAX_BACKOFF (1s) must not be shorter than --envoy-restart-backoff (5s)');
+    expect(problems.some((p) => p.startsWith('--drain-time'))).to.equal(true);
+    const unparsable = resolveRunSettings({ ...TEMPLATE, envoyRestartBackoff: 'soon' }, {}, 'info').problems;
+    expect(unparsable.filter((p) => p.includes('shorter than')), 'no second complaint about a value that did not parse').to.deep.equal([]);
+  });
+
   it('derives the name from POD_NAME.POD_NAMESPACE, so --name is not required on Kubernetes', () => {
     const { problems } = resolveRunSettings({ mesh: 'default' }, { POD_NAME: 'web-0', POD_NAMESPACE: 'shop' }, 'info');
     expect(problems).to.deep.equal([]);

@@ -83,7 +83,8 @@ describe('kuma-dp envoy (CLI)', function () {
     const pinned = await runKumaDp(['envoy', 'list', '--envoy-version', '1.9'], { env: noPath, cwd });
     expect(pinned.stdout).to.equal(`  1.34.1    ${path}\n* 1.9.10    ${older}\n`);
 
-    const removed = await runKumaDp(['envoy', 'remove', '1.34.1'], { env });
+    // Download settings have nothing to do with a removal: a bad one does not stop it.
+    const removed = await runKumaDp(['envoy', 'remove', '1.34.1'], { env: { ...env, KUMA_DP_DOWNLOAD_RETRIES: 'many' } });
     expect(removed.code, removed.stderr).to.equal(0);
     const whichNow = await runKumaDp(['envoy', 'which'], { env: noPath, cwd });
     expect(whichNow.stdout).to.equal(`${older}\n`);

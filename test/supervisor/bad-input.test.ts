@@ -11,7 +11,7 @@ const ROWS: { args: string[]; env?: NodeJS.ProcessEnv; line: RegExp }[] = [
   { args: ['--envoy-restart-backoff', 'soon'], line: /--envoy-restart-backoff: invalid duration "soon"/ },
   { args: ['--envoy-restart-backoff', '0s'], line: /--envoy-restart-backoff must be greater than 0/ },
   { args: ['--envoy-restart-max-backoff', '10'], line: /--envoy-restart-max-backoff: invalid duration "10"/ },
-  { args: ['--envoy-restart-backoff', '5s', '--envoy-restart-max-backoff', '1s'], line: /--envoy-restart-max-backoff must not be shorter than --envoy-restart-backoff/ },
+  { args: ['--envoy-restart-backoff', '5s', '--envoy-restart-max-backoff', '1s'], line: /--envoy-restart-max-backoff \(1s\) must not be shorter than --envoy-restart-backoff \(5s\)/ },
   { args: ['--envoy-restart-window', '-1m'], line: /--envoy-restart-window: invalid duration "-1m"/ },
   { args: ['--envoy-restart-window', '0'], line: /--envoy-restart-window must be greater than 0/ },
   { args: ['--envoy-max-restarts', 'many'], line: /--envoy-max-restarts must be a whole number from 0 to 1000, got "many"/ },

@@ -160,6 +160,7 @@ describe("logs: ours on stderr, Envoy's through the relay", function () {
     dp.signal('SIGTERM');
     expect((await dp.waitForExit()).code).to.equal(0);
     expect(dp.stderr()).to.equal('');
+    expect(dp.stdout().split('\n')[0], 'announced, as kuma-dp does').to.equal(`kuma-dp: logs will be stored in "${path}"`);
     const text = readFileSync(path, 'utf8');
     expect(text).to.match(/\tINFO\tkuma-dp\.run\.envoy\tEnvoy is live\t/);
     expect(text).to.match(/drain finished/);
