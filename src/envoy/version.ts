@@ -31,7 +31,9 @@ export function readEnvoyVersion(binary: string, timeoutMs = 10_000): Promise<En
   return new Promise((resolve, reject) => {
     execFile(binary, ['--version'], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
       if (err) {
-        const detail = (stderr || err.message).trim().split('\n').pop();
+        const detail = err.killed
+          ? `it did not answer within ${timeoutMs / 1000}s`
+          : (stderr || err.message).trim().split('\n').pop();
         reject(
           new ConfigError(`Envoy binary ${binary} failed to run with --version: ${detail}`, {
             hint: 'check that it is an Envoy executable for this platform, or point --binary-path at one',
