@@ -4,7 +4,7 @@ import { RUN_FLAGS } from './run-flags.js';
 import { chooseRestartPolicy, type RestartChoice, type RestartPolicy } from '../supervisor/restart-policy.js';
 import type { LogLevel } from '../logging/logger.js';
 
-export const ENVOY_LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off'] as const;
+const ENVOY_LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off'] as const;
 
 export type BootstrapSource = 'remote' | 'local';
 export type EnvoyOutput = 'raw' | 'tagged' | 'json';

@@ -106,7 +106,7 @@ export function parseTextStats(body: string): StatValue[] {
 }
 
 /** `{"stats":[{"name":..,"value":..},...,{"histograms":..}]}` from `/stats?format=json`. */
-export function parseJsonStats(body: string): StatValue[] {
+function parseJsonStats(body: string): StatValue[] {
   const doc = record(JSON.parse(body));
   const entries = Array.isArray(doc?.stats) ? (doc.stats as unknown[]) : [];
   const stats: StatValue[] = [];

@@ -104,10 +104,6 @@ export class Supervisor {
     return this.stateValue;
   }
 
-  get envoyPid(): number | undefined {
-    return this.envoy?.pid;
-  }
-
   /** Starts Envoy and resolves with kuma-dp's exit once supervision is over. */
   run(): Promise<SupervisorResult> {
     // A shutdown signal that arrived before run() has already settled the result: start nothing.

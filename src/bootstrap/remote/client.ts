@@ -14,14 +14,14 @@ export const NO_BOOTSTRAP_ENDPOINT_MESSAGE =
   'There is no /bootstrap endpoint for provided CP address. Double check if the address passed to the CP has a DP Server port (5678 by default), not HTTP API (5681 by default)';
 export const DP_NOT_YET_FOUND_LOG =
   'Dataplane entity is not yet found in the Control Plane. If you are running on Kubernetes, the control plane is most likely still in the process of converting Pod to Dataplane. If it takes too long, check pod events and control plane logs to see possible cause. Retrying.';
-export const RETRYING_LOG =
+const RETRYING_LOG =
   "could not fetch bootstrap configuration, make sure you are not trying to connect to global-cp. retrying (this could help only if you're connecting to zone-cp).";
 /** go-restful's body for an unknown route: the address points at the CP's HTTP API, not its DP server. */
 const PAGE_NOT_FOUND_BODY = '404: Page Not Found';
 
-export const DEFAULT_RETRY_BACKOFF_MS = 3_000;
-export const DEFAULT_RETRY_MAX_DURATION_MS = 5 * 60_000;
-export const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
+const DEFAULT_RETRY_BACKOFF_MS = 3_000;
+const DEFAULT_RETRY_MAX_DURATION_MS = 5 * 60_000;
+const DEFAULT_REQUEST_TIMEOUT_MS = 10_000;
 
 export interface FetchBootstrapOptions {
   /** --cp-address; its path is replaced by /bootstrap. */

@@ -1,7 +1,7 @@
 import { goJsonStringify } from './go-json.js';
 
 /** Feature names advertised to the control plane (kuma's pkg/core/xds/types/features.go). */
-export const FEATURE = {
+const FEATURE = {
   tcpAccessLogViaNamedPipe: 'feature-tcp-accesslog-via-named-pipe',
   otelViaKumaDp: 'feature-otel-via-kuma-dp',
   strictInboundPorts: 'feature-strict-inbound-ports',

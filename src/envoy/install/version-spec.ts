@@ -30,7 +30,7 @@ export function formatVersionSpec(spec: VersionSpec): string {
   return spec.version;
 }
 
-export function matchesSpec(version: string, spec: VersionSpec): boolean {
+function matchesSpec(version: string, spec: VersionSpec): boolean {
   const match = EXACT_VERSION.exec(version);
   if (!match) return false;
   if (spec.kind === 'latest') return true;
