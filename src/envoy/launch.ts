@@ -1,6 +1,6 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import type { EnvoyEnd } from '../supervisor/restart-policy.js';
+import { processGroupGone } from '../platform/process-group.js';
 
 export interface EnvoyProcess {
   pid: number;
@@ -26,7 +26,6 @@ export interface LaunchSpec {
  * be reading behind a slow stdout; past this bound a stuck consumer must not stall supervision.
  */
 const PIPE_DRAIN_LIMIT_MS = 10_000;
-const GROUP_POLL_MS = 50;
 
 let execaModule: Promise<typeof import('execa')> | undefined;
 
@@ -73,7 +72,7 @@ export async function launchEnvoy(spec: LaunchSpec): Promise<EnvoyProcess> {
   const ended = new Promise<EnvoyEnd>((resolve) => {
     child.once('exit', (code, signal) => {
       // With a wrapper that does not exec, its exit is not Envoy's: wait for the whole group.
-      void untilGroupGone(pid).then(async () => {
+      void processGroupGone(pid).then(async () => {
         let timer: NodeJS.Timeout | undefined;
         await Promise.race([child.then(() => undefined), new Promise((done) => (timer = setTimeout(done, PIPE_DRAIN_LIMIT_MS)))]);
         clearTimeout(timer);
@@ -96,26 +95,3 @@ export async function launchEnvoy(spec: LaunchSpec): Promise<EnvoyProcess> {
   };
 }
 
-/** True while a process of the group still runs; zombies waiting for a slow init do not count. */
-function groupRuns(pgid: number): boolean {
-  try {
-    process.kill(-pgid, 0);
-  } catch {
-    return false;
-  }
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(fields[2]) === pgid && fields[0] !== 'Z') return true;
-    } catch {
-      // Exited while we looked.
-    }
-  }
-  return false;
-}
-
-async function untilGroupGone(pgid: number): Promise<void> {
-  while (groupRuns(pgid)) await new Promise((resolve) => setTimeout(resolve, GROUP_POLL_MS));
-}

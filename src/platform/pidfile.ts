@@ -17,7 +17,7 @@ interface PidRecord {
 }
 
 /** The fields of /proc/<pid>/stat after the command name (which may hold spaces and parentheses). */
-function statFields(pid: number): string[] | undefined {
+export function statFields(pid: number): string[] | undefined {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
     return stat.slice(stat.lastIndexOf(')') + 2).split(' ');
@@ -81,10 +81,5 @@ export function isAlive(pid: number): boolean {
 
 /** True when the process leads its own process group, as the Envoy we start does (setsid). */
 export function leadsGroup(pid: number): boolean {
-  try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[2]) === pid;
-  } catch {
-    return false;
-  }
+  return Number(statFields(pid)?.[2]) === pid;
 }

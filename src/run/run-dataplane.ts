@@ -13,6 +13,7 @@ import { assertPortFree, startReadinessServer, readinessHost, readinessProbeHost
 import { createNotifier } from '../platform/systemd.js';
 import { deathSignalWrapper, type DeathSignalWrapper } from '../platform/pdeathsig.js';
 import { findStaleEnvoy, isAlive, leadsGroup, removePidFile, writePidFile } from '../platform/pidfile.js';
+import { processGroupGone } from '../platform/process-group.js';
 import { oomKillCount } from '../platform/cgroup.js';
 import type { SignalRouter } from '../platform/signals.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -67,25 +68,26 @@ function startupSignals(ctx: RunContext, abort: AbortController): { forced: Prom
   return { forced };
 }
 
-function signalPid(pid: number, signal: NodeJS.Signals): void {
-  try {
-    // A wrapper that did not exec leads the group the real Envoy is in.
-    process.kill(leadsGroup(pid) ? -pid : pid, signal);
-  } catch {
-    // Gone in the meantime: nothing left to stop.
-  }
-}
-
 /** A stale Envoy keeps the admin socket and the listener ports: stop it before ours starts (kuma#686). */
 async function stopStaleEnvoy(workDir: string, logger: Logger): Promise<void> {
   const pid = await findStaleEnvoy(workDir);
   if (pid === undefined) return;
   logger.warn('stopping an Envoy left running by an earlier kuma-dp with this work dir', { pid });
-  signalPid(pid, 'SIGTERM');
-  if (await exitsWithin(pid, KILL_GRACE_MS)) return;
+  // A wrapper that did not exec leads the group the real Envoy is in: signal and wait for all of it.
+  const group = leadsGroup(pid);
+  const signal = (name: NodeJS.Signals): void => {
+    try {
+      process.kill(group ? -pid : pid, name);
+    } catch {
+      // Gone in the meantime: nothing left to stop.
+    }
+  };
+  const gone = (): Promise<boolean> => (group ? processGroupGone(pid, KILL_GRACE_MS) : exitsWithin(pid, KILL_GRACE_MS));
+  signal('SIGTERM');
+  if (await gone()) return;
   logger.warn('the stale Envoy ignored SIGTERM; killing it', { pid });
-  signalPid(pid, 'SIGKILL');
-  await exitsWithin(pid, KILL_GRACE_MS);
+  signal('SIGKILL');
+  await gone();
 }
 
 async function exitsWithin(pid: number, ms: number): Promise<boolean> {

@@ -1,0 +1,44 @@
+import { readdirSync } from 'node:fs';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { isAlive, statFields } from './pidfile.js';
+
+const POLL_MS = 50;
+
+/** Whether anything can be signalled in the group (zombies included). */
+function groupSignallable(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** The group's members from one scan of /proc, or undefined where there is no /proc. */
+function groupMembers(pgid: number): number[] | undefined {
+  let entries: string[];
+  try {
+    entries = readdirSync('/proc');
+  } catch {
+    return undefined;
+  }
+  return entries.filter((entry) => /^\d+$/.test(entry) && Number(statFields(Number(entry))?.[2]) === pgid).map(Number);
+}
+
+/**
+ * Resolves true once no process of the group runs any more (zombies waiting for a slow reaper do
+ * not count), or false after `timeoutMs`. /proc is scanned once; after that only the members found
+ * are polled, so a wait costs the same on a host with thousands of processes. Without /proc the
+ * group counts as gone when nothing in it can be signalled.
+ */
+export async function processGroupGone(pgid: number, timeoutMs = Infinity): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  let members = groupSignallable(pgid) ? groupMembers(pgid) : [];
+  for (;;) {
+    members = members?.filter(isAlive);
+    const running = members === undefined ? groupSignallable(pgid) : members.length > 0;
+    if (!running) return true;
+    if (Date.now() >= deadline) return false;
+    await sleep(POLL_MS);
+  }
+}
