@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { statfs } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { NetworkInterfaceInfo } from 'node:os';
 import {
@@ -66,8 +67,13 @@ describe('bootstrap host facts', () => {
     expect(await detectMaxMemoryBytes(dir, 'darwin')).to.equal(0);
   });
 
-  it('returns a whole number of bytes on this host', async () => {
+  it('returns a whole number of bytes on this host: the limit file of its cgroup version, read independently', async () => {
     const bytes = await detectMaxMemoryBytes();
     expect(Number.isSafeInteger(bytes) && bytes >= 0).to.equal(true);
+    const v2 = await statfs('/sys/fs/cgroup').then((s) => s.type === 0x63677270, () => false);
+    const file = join('/sys/fs/cgroup', v2 ? 'memory.max' : 'memory.limit_in_bytes');
+    const text = existsSync(file) ? readFileSync(file, 'utf8').trim() : 'max';
+    const limit = /^\d+$/.test(text) && Number.isSafeInteger(Number(text)) ? Number(text) : 0;
+    expect(bytes, `${file}: ${text}`).to.equal(limit);
   });
 });

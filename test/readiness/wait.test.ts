@@ -130,20 +130,25 @@ describe('kuma-dp wait', () => {
     expect(messages().length).to.be.greaterThanOrEqual(3);
   });
 
-  it('stops when aborted', async () => {
+  it('stops when aborted, at once, not at its next check', async () => {
     const { server } = readyAfter(Infinity);
     const port = await listenTcp(server);
     const controller = new AbortController();
-    setTimeout(() => controller.abort(new Error('interrupted')), 50);
     try {
-      const err = await waitForReady({
+      const waiting = waitForReady({
         url: `http://127.0.0.1:${port}/ready`,
         checkFrequencyMs: 1000,
         timeoutMs: 10_000,
         logger,
         signal: controller.signal,
       }).catch((e: unknown) => e);
+      // Abort during the pause between two checks: the first one has been answered and logged.
+      await waitFor(() => messages().length >= 1, { timeoutMs: 5000, what: 'the first check' });
+      const aborted = Date.now();
+      controller.abort(new Error('interrupted'));
+      const err = await waiting;
       expect((err as Error).message).to.equal('interrupted');
+      expect(Date.now() - aborted, 'ms from abort to the end, with checks 1 s apart').to.be.below(300);
     } finally {
       await close(server);
     }
