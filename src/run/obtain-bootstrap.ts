@@ -4,7 +4,7 @@ import type { Logger } from '../logging/logger.js';
 import type { RunSettings } from '../config/run-settings.js';
 import { buildBootstrapRequest, DEFAULT_FEATURE_FLAGS, featureList, serializeBootstrapRequest } from '../bootstrap/remote/request.js';
 import { detectIpv6 } from '../bootstrap/remote/host-facts.js';
-import { fetchBootstrap } from '../bootstrap/remote/client.js';
+import { fetchBootstrap, type BootstrapResponse } from '../bootstrap/remote/client.js';
 import { toRestResourceJson } from '../dataplane/template.js';
 import { readToken } from '../token/token.js';
 import { buildInfo } from '../version.js';
@@ -15,6 +15,11 @@ export interface ObtainedBootstrap {
   document: Record<string, unknown>;
   /** `control plane` or `local template`, for messages about the bootstrap. */
   origin: string;
+  /**
+   * The data plane's own address: the control plane's word for it (kumaSidecarConfiguration),
+   * else the template's. Decides IPv4 or IPv6 for the readiness reporter (Kubernetes has no template).
+   */
+  dataplaneAddress: string | undefined;
 }
 
 export interface ObtainContext {
@@ -25,7 +30,7 @@ export interface ObtainContext {
   signal: AbortSignal;
 }
 
-async function remoteBootstrap(ctx: ObtainContext): Promise<string> {
+async function remoteBootstrap(ctx: ObtainContext): Promise<BootstrapResponse> {
   const { settings, prepared, env, logger } = ctx;
   const { systemCaPath, maxHeapSizeBytes } = await prepared.hostFacts;
   const features = { ...DEFAULT_FEATURE_FLAGS };
@@ -69,7 +74,7 @@ async function remoteBootstrap(ctx: ObtainContext): Promise<string> {
     logger: logger.child('dataplane'),
     features: featureList(features),
   });
-  return response.bootstrapYaml;
+  return response;
 }
 
 function adminPortOf(resource: Record<string, unknown> | undefined): number | undefined {
@@ -107,7 +112,10 @@ async function localBootstrap(ctx: ObtainContext): Promise<string> {
 export async function obtainBootstrap(ctx: ObtainContext): Promise<ObtainedBootstrap> {
   const local = ctx.settings.bootstrap === 'local';
   const origin = local ? 'the locally generated bootstrap' : "the control plane's bootstrap";
-  const yaml = local ? await localBootstrap(ctx) : await remoteBootstrap(ctx);
+  const response = local ? undefined : await remoteBootstrap(ctx);
+  const yaml = response?.bootstrapYaml ?? (await localBootstrap(ctx));
+  const templateAddress = (ctx.prepared.dataplane?.resource.networking as { address?: unknown } | undefined)?.address;
+  const dataplaneAddress = response?.sidecar.networking?.address ?? (typeof templateAddress === 'string' ? templateAddress : undefined);
   let document: unknown;
   try {
     document = parseYaml(yaml);
@@ -127,5 +135,5 @@ export async function obtainBootstrap(ctx: ObtainContext): Promise<ObtainedBoots
     });
   }
   ctx.logger.info('received bootstrap configuration', { source: local ? 'local' : 'control plane' });
-  return { yaml, document: document as Record<string, unknown>, origin };
+  return { yaml, document: document as Record<string, unknown>, origin, dataplaneAddress };
 }

@@ -136,7 +136,7 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
       const adminAddress = adminAddressFromBootstrap(bootstrap.document);
       const admin = adminAddress ? new AdminClient(adminAddress) : undefined;
       if (adminAddress) logger.info('Envoy admin API', { address: describeAdminAddress(adminAddress) });
-      return await supervise(ctx, prepared, configPath, admin, adminAddress, deathSignal, (server) => (readiness = server));
+      return await supervise(ctx, prepared, configPath, admin, adminAddress, bootstrap.dataplaneAddress, deathSignal, (server) => (readiness = server));
     } catch (err) {
       if (err instanceof BootstrapAborted || abort.signal.aborted) {
         logger.info('stopped before Envoy started');
@@ -147,6 +147,7 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
   };
   try {
     const outcome = await Promise.race([main(), forced]);
+    // A forced exit must not depend on the cleanup below finishing (a readiness client may hold on).
     if (outcome.forced && prepared?.workDir.temporary) rmSync(prepared.workDir.path, { recursive: true, force: true });
     return outcome;
   } finally {
@@ -165,6 +166,7 @@ async function supervise(
   configPath: string,
   admin: AdminClient | undefined,
   adminAddress: ReturnType<typeof adminAddressFromBootstrap>,
+  dataplaneAddress: string | undefined,
   wrapper: DeathSignalWrapper,
   onReadiness: (server: ReadinessServer) => void,
 ): Promise<RunOutcome> {
@@ -212,8 +214,7 @@ async function supervise(
   });
   ctx.signals.route((signal) => supervisor.handleSignal(signal));
 
-  const dataplaneAddress = (prepared.dataplane?.resource.networking as { address?: unknown } | undefined)?.address;
-  const host = adminAddress ? readinessHost(env, adminAddress, typeof dataplaneAddress === 'string' ? dataplaneAddress : undefined) : '127.0.0.1';
+  const host = adminAddress ? readinessHost(env, adminAddress, dataplaneAddress) : '127.0.0.1';
   try {
     onReadiness(
       await startReadinessServer({ host, port: settings.readinessPort, logger: logger.child('readiness'), probe: () => supervisor.readiness() }),

@@ -149,6 +149,18 @@ describe('kuma-dp run: the core path against the doubles', function () {
     expect((await dp.waitForExit()).code).to.equal(0);
   });
 
+  it("binds readiness on IPv6 loopback when the control plane says the data plane's address is IPv6", async () => {
+    await fx.close();
+    fx = await runFixture({ cp: { networkingAddress: 'fd00::10' } });
+    const dp = fx.start();
+    await fx.waitLive(dp);
+    const v6 = await fetch(`http://[::1]:${fx.readinessPort}/ready`);
+    expect(v6.status, 'answers on ::1').to.equal(200);
+    expect(await getReady(fx.readinessPort).then(() => 'answered', () => 'refused'), 'not on 127.0.0.1').to.equal('refused');
+    dp.signal('SIGTERM');
+    expect((await dp.waitForExit()).code).to.equal(0);
+  });
+
   it('removes a temp work dir at exit, with the inline token written 0600 while running', async () => {
     const args = fx.args(['--dataplane-token', TOKEN]).filter((a, i, all) => a !== '--work-dir' && all[i - 1] !== '--work-dir');
     const { spawnKumaDp } = await import('../support/kuma-dp.js');
