@@ -7,6 +7,7 @@ import { describeTemplateSource, parseDataplaneVars, readTemplateSource, renderD
 import { effectiveName } from '../dataplane/name.js';
 import { validateToken, validateTokenFile, writeInlineToken } from '../token/token.js';
 import { fsErrorReason } from '../bootstrap/file.js';
+import { parseCaBundle } from '../bootstrap/ca-bundle.js';
 import type { InstallSettings } from '../envoy/install/options.js';
 import { resolveEnvoyBinary } from '../envoy/install/ensure-envoy.js';
 import { isCompatible, readEnvoyVersion, type EnvoyVersion } from '../envoy/version.js';
@@ -61,7 +62,14 @@ async function loadDataplane(ctx: PrepareContext): Promise<RenderedDataplane | u
   return rendered;
 }
 
+/** The control plane CA, checked here so that a bad one is exit 2 on the local path too, not an Envoy failure later. */
 async function loadCaCert(ctx: PrepareContext): Promise<string | undefined> {
+  const pem = await readCaCert(ctx);
+  if (pem !== undefined) parseCaBundle(pem);
+  return pem;
+}
+
+async function readCaCert(ctx: PrepareContext): Promise<string | undefined> {
   const fromEnv = ctx.env.KUMA_CONTROL_PLANE_CA_CERT;
   if (fromEnv) return fromEnv;
   if (!ctx.settings.caCertFile) return undefined;

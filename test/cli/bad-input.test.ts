@@ -50,6 +50,7 @@ describe('kuma-dp run: bad input exits 2 with one line, before any request or En
     { name: 'an unknown flag', args: (a) => [...a, '--no-such-flag'], expect: /unknown option '--no-such-flag'/ },
     { name: 'a missing --bootstrap-template', args: (a) => [...a, '--bootstrap', 'local', '--bootstrap-template', join(fx.dir, 'no-template.mustache')], expect: /no-template\.mustache/ },
     { name: 'a bootstrap template that renders invalid YAML', args: (a) => [...a, '--bootstrap', 'local', '--bootstrap-template', file('broken.mustache', 'node:\n  id: [{{name}}\n')], expect: /broken\.mustache/ },
+    { name: 'a CA file without a certificate, also for --bootstrap local', args: (a) => [...a, '--bootstrap', 'local', '--ca-cert-file', file('ca.pem', 'not a certificate\n')], expect: /could not add certificate: the control plane CA holds no parsable PEM certificate/ },
     { name: 'a proxy type other than dataplane', args: (a) => [...a, '--proxy-type', 'ingress'], expect: /invalid proxy type "ingress"/ },
   ];
 

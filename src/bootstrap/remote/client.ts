@@ -1,4 +1,3 @@
-import { X509Certificate } from 'node:crypto';
 import http from 'node:http';
 import https from 'node:https';
 import { performance } from 'node:perf_hooks';
@@ -6,6 +5,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import fetch, { FetchError, type Response } from 'node-fetch';
 import { formatDuration } from '../../config/duration.js';
 import { ConfigError, ExitCode, KumaDpError } from '../../errors.js';
+import { parseCaBundle } from '../ca-bundle.js';
 import { Logger } from '../../logging/logger.js';
 
 export const DP_NOT_FOUND_MESSAGE =
@@ -94,29 +94,6 @@ function bootstrapUrl(cpAddress: string | URL): URL {
   }
   url.pathname = '/bootstrap';
   return url;
-}
-
-const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
-
-/**
- * The certificates of a PEM bundle that parse, like Go's AppendCertsFromPEM (which skips the
- * others); none at all is a configuration error, reported without quoting the PEM.
- */
-function parseCaBundle(pem: string): string[] {
-  const certificates = (pem.match(PEM_CERTIFICATE) ?? []).filter((block) => {
-    try {
-      new X509Certificate(block);
-      return true;
-    } catch {
-      return false;
-    }
-  });
-  if (certificates.length === 0) {
-    throw new ConfigError('could not add certificate: the control plane CA holds no parsable PEM certificate', {
-      hint: 'point --ca-cert-file (or KUMA_CONTROL_PLANE_CA_CERT) at the PEM of the CA that signed the control plane certificate',
-    });
-  }
-  return certificates;
 }
 
 interface Agents {

@@ -1,0 +1,25 @@
+import { X509Certificate } from 'node:crypto';
+import { ConfigError } from '../errors.js';
+
+const PEM_CERTIFICATE = /-----BEGIN CERTIFICATE-----[^-]+-----END CERTIFICATE-----/g;
+
+/**
+ * The certificates of a PEM bundle that parse, like Go's AppendCertsFromPEM (which skips the
+ * others); none at all is a configuration error, reported without quoting the PEM.
+ */
+export function parseCaBundle(pem: string): string[] {
+  const certificates = (pem.match(PEM_CERTIFICATE) ?? []).filter((block) => {
+    try {
+      new X509Certificate(block);
+      return true;
+    } catch {
+      return false;
+    }
+  });
+  if (certificates.length === 0) {
+    throw new ConfigError('could not add certificate: the control plane CA holds no parsable PEM certificate', {
+      hint: 'point --ca-cert-file (or KUMA_CONTROL_PLANE_CA_CERT) at the PEM of the CA that signed the control plane certificate',
+    });
+  }
+  return certificates;
+}
