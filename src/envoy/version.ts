@@ -26,6 +26,18 @@ export function parseEnvoyVersion(output: string): EnvoyVersion {
   return { version, build };
 }
 
+/** `Envoy binary <path> <reason>`; `reason` alone for messages that name the binary their own way. */
+export class EnvoyVersionError extends ConfigError {
+  constructor(
+    binary: string,
+    readonly reason: string,
+    hint: string,
+  ) {
+    super(`Envoy binary ${binary} ${reason}`, { hint });
+    this.name = 'EnvoyVersionError';
+  }
+}
+
 /** Runs `<binary> --version` (stdout only, as kuma-dp does) and parses it. */
 export function readEnvoyVersion(binary: string, timeoutMs = 10_000): Promise<EnvoyVersion> {
   return new Promise((resolve, reject) => {
@@ -35,20 +47,14 @@ export function readEnvoyVersion(binary: string, timeoutMs = 10_000): Promise<En
           ? `it did not answer within ${timeoutMs / 1000}s`
           : (stderr || err.message).trim().split('\n').pop();
         reject(
-          new ConfigError(`Envoy binary ${binary} failed to run with --version: ${detail}`, {
-            hint: 'check that it is an Envoy executable for this platform, or point --binary-path at one',
-          }),
+          new EnvoyVersionError(binary, `failed to run with --version: ${detail}`, 'check that it is an Envoy executable for this platform, or point --binary-path at one'),
         );
         return;
       }
       try {
         resolve(parseEnvoyVersion(stdout));
       } catch (parseErr) {
-        reject(
-          new ConfigError(`Envoy binary ${binary} printed no usable version: ${(parseErr as Error).message}`, {
-            hint: 'check that --binary-path points at Envoy',
-          }),
-        );
+        reject(new EnvoyVersionError(binary, `printed no usable version: ${(parseErr as Error).message}`, 'check that --binary-path points at Envoy'));
       }
     });
   });

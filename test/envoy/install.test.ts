@@ -311,6 +311,16 @@ describe('envoy install: downloads from a loopback mirror', function () {
     expect(readFileSync(log, 'utf8'), 'not retried').not.to.match(/retrying/);
   });
 
+  it('refuses a binary that does not run here, saying why in one line, also under a cache path with spaces', async () => {
+    mirror.addRelease('1.36.0', { reportsVersion: 'main' });
+    const s = settings({ KUMA_DP_CACHE_DIR: join(makeTempDir('kdp-cache'), 'my cache') });
+    const err = await rejectionOf(install({ settings: s, version: '1.36.0' }), ConfigError);
+    expect(err.line).to.equal(
+      `the Envoy 1.36.0 downloaded from ${mirror.origin}${mirror.releasePath('1.36.0')} does not work on this host: it printed no usable version: unrecognised Envoy build string "b5ca88acee3453c9459474b8f22215796eff4dde/main/Clean/RELEASE/BoringSSL"; nothing was installed; check that the source serves Linux glibc builds for this architecture, or use --binary-path`,
+    );
+    expectNothingInstalled(s.cacheDir, '1.36.0');
+  });
+
   it('refuses a checksum mismatch, naming both sums, and leaves nothing behind', async () => {
     const s = settings();
     mirror.setFault(mirror.releasePath('1.34.2'), { kind: 'corrupt' });

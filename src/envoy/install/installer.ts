@@ -2,7 +2,7 @@ import { chmod, mkdir, mkdtemp, open, readdir, rename, rm } from 'node:fs/promis
 import { basename, join } from 'node:path';
 import { ConfigError, KumaDpError } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
-import { readEnvoyVersion } from '../version.js';
+import { EnvoyVersionError, readEnvoyVersion } from '../version.js';
 import { extractEnvoyBinary } from './archive.js';
 import { isExecutable, lockPath, managedBinary, stagingRoot, versionDir } from './cache.js';
 import { parseSha256Sums } from './checksums.js';
@@ -171,7 +171,7 @@ async function checkStaged(binary: string, source: Source): Promise<void> {
   try {
     reported = (await readEnvoyVersion(binary)).version;
   } catch (err) {
-    const detail = (err as KumaDpError).message.replace(/^Envoy binary \S+ /, '');
+    const detail = err instanceof EnvoyVersionError ? err.reason : (err as Error).message;
     throw new ConfigError(`the Envoy ${source.version} downloaded from ${source.url} does not work on this host: it ${detail}`, {
       hint: 'nothing was installed; check that the source serves Linux glibc builds for this architecture, or use --binary-path',
       cause: err,
