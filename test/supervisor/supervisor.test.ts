@@ -243,6 +243,52 @@ describe('Supervisor state machine (Envoy faked at the launch boundary)', () => 
     expect(await longestWatchdogGapWhileLive({ admin, watchdogIntervalMs: 150 }, 2500), 'longest gap (ms) against a 300 ms deadline').to.be.below(300);
   });
 
+  it('60 s of continuous readiness resets the restart delay to the first one; a shorter stretch does not', async () => {
+    let clock = 0;
+    let polls = 0;
+    const sup = supervisor({
+      now: () => clock,
+      admin: {
+        ready: async () => {
+          polls += 1;
+          return { status: 200, body: 'LIVE' };
+        },
+        healthcheckFail: async () => {},
+        drainListeners: async () => {},
+        activeDownstreamConnections: async () => 0,
+      },
+      // Fast live polls (they follow the watchdog interval) so readiness is seen often.
+      watchdogIntervalMs: 10,
+      backoff: { initialMs: 10, maxMs: 1000, maxRestarts: 10, windowMs: 3_600_000, stableAfterMs: 60_000, jitter: 0 },
+    });
+    const result = sup.run();
+    const liveRuns = async (n: number) => waitFor(() => envoys.length === n && sup.state === 'live', { timeoutMs: 2000, what: `start ${n} live` });
+    // Two readiness answers at the current fake time: the stretch up to it has been observed.
+    const polledAt = async (time: number) => {
+      const marker = polls;
+      await waitFor(() => polls >= marker + 2, { timeoutMs: 2000, what: `readiness polls at ${time} ms` });
+    };
+    await liveRuns(1);
+    envoys[0]!.exit({ code: null, signal: 'SIGSEGV' });
+    await liveRuns(2);
+    envoys[1]!.exit({ code: null, signal: 'SIGSEGV' });
+    await liveRuns(3);
+    await polledAt(clock);
+    clock += 30_000; // ready for 30 s only: not stable yet
+    await polledAt(clock);
+    envoys[2]!.exit({ code: null, signal: 'SIGSEGV' });
+    await liveRuns(4);
+    await polledAt(clock);
+    clock += 61_000; // ready for over 60 s
+    await polledAt(clock);
+    envoys[3]!.exit({ code: null, signal: 'SIGSEGV' });
+    await liveRuns(5);
+    sup.handleSignal('SIGTERM');
+    expect((await result).exitCode).to.equal(0);
+    const delays = entries(log(), 'Envoy ended; restarting').map((e) => e.delay);
+    expect(delays).to.deep.equal(['10ms', '20ms', '40ms', '10ms']);
+  });
+
   it('feeds the systemd watchdog while it waits to restart Envoy', async () => {
     const sent: Record<string, string>[] = [];
     const sup = supervisor({
