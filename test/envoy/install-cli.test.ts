@@ -125,10 +125,13 @@ describe('kuma-dp envoy (CLI)', function () {
   it('two concurrent installs both succeed and download once', async () => {
     const { env, envoyDir } = setup(mirror);
     const path = mirror.releasePath('1.34.2');
-    mirror.setFault(path, { kind: 'slow', delayMs: 2500 });
+    mirror.setFault(path, { kind: 'hold' });
     try {
       const before = mirror.hits(path);
       const procs = [spawnKumaDp(['envoy', 'install', '1.34.2'], { env }), spawnKumaDp(['envoy', 'install', '1.34.2'], { env })];
+      // The download is held until one of them says it waits for the other.
+      await waitFor(() => procs.some((p) => p.stderr().includes('waiting for another kuma-dp')), { timeoutMs: 10_000, what: 'the second install to wait' });
+      mirror.release(path);
       const results = await Promise.all(procs.map((p) => p.waitForExit(15_000)));
       for (const [i, result] of results.entries()) expect(result.code, procs[i]!.stderr()).to.equal(0);
       expect(procs.map((p) => p.stdout())).to.deep.equal([1, 2].map(() => `${join(envoyDir, '1.34.2', 'bin', 'envoy')}\n`));
@@ -141,29 +144,35 @@ describe('kuma-dp envoy (CLI)', function () {
     }
   });
 
-  it('SIGINT during a download exits 130 and removes its temp files and lock', async () => {
-    const { env, envoyDir } = setup(mirror);
+  it('SIGINT or SIGTERM during a download exits 130 or 143 and removes its temp files and lock', async () => {
     const path = mirror.releasePath('1.34.2');
     mirror.setFault(path, { kind: 'stall', afterBytes: 30_000 });
     try {
-      const proc = spawnKumaDp(['envoy', 'install', '1.34.2'], { env });
-      await waitFor(
-        () => {
-          const staging = existsSync(join(envoyDir, '.tmp')) ? readdirSync(join(envoyDir, '.tmp')) : [];
-          const file = staging[0] && join(envoyDir, '.tmp', staging[0], 'bin', 'envoy');
-          return file && existsSync(file) && statSync(file).size === 30_000;
-        },
-        { timeoutMs: 10_000, what: 'a partial download in the staging dir' },
-      );
-      proc.signal('SIGINT');
-      const status = await proc.waitForExit(5000);
-      expect(status.code, proc.stderr()).to.equal(130);
-      expect(oneErrorLine(proc.stderr())).to.equal('Error: interrupted by SIGINT; nothing was installed');
-      expectNothingInstalled(envoyDir, '1.34.2');
+      for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+        await interruptedDownload(signal, code);
+      }
     } finally {
       mirror.setFault(path, undefined);
     }
   });
+
+  async function interruptedDownload(signal: NodeJS.Signals, code: number): Promise<void> {
+    const { env, envoyDir } = setup(mirror);
+    const proc = spawnKumaDp(['envoy', 'install', '1.34.2'], { env });
+    await waitFor(
+      () => {
+        const staging = existsSync(join(envoyDir, '.tmp')) ? readdirSync(join(envoyDir, '.tmp')) : [];
+        const file = staging[0] && join(envoyDir, '.tmp', staging[0], 'bin', 'envoy');
+        return file && existsSync(file) && statSync(file).size === 30_000;
+      },
+      { timeoutMs: 10_000, what: 'a partial download in the staging dir' },
+    );
+    proc.signal(signal);
+    const status = await proc.waitForExit(5000);
+    expect(status.code, proc.stderr()).to.equal(code);
+    expect(oneErrorLine(proc.stderr())).to.equal(`Error: interrupted by ${signal}; nothing was installed`);
+    expectNothingInstalled(envoyDir, '1.34.2');
+  }
 
   it('goes through HTTP_PROXY (forwarding) and HTTPS_PROXY (CONNECT), and not for NO_PROXY hosts', async () => {
     const proxy = await ConnectProxy.start();

@@ -28,8 +28,8 @@ export type Fault =
   | { kind: 'stall'; afterBytes: number }
   /** Flip one byte of the body (the checksum no longer matches). */
   | { kind: 'corrupt' }
-  /** Send half of the body, wait, send the rest. */
-  | { kind: 'slow'; delayMs: number };
+  /** Send half of the body, then the rest once the test calls release(path). */
+  | { kind: 'hold' };
 
 export interface TarEntry {
   path: string;
@@ -146,6 +146,8 @@ export class Mirror {
   readonly requests: RecordedRequest[] = [];
   private readonly files = new Map<string, Buffer>();
   private readonly faults = new Map<string, Fault & { served: number }>();
+  /** Responses held by a `hold` fault, by path. */
+  private readonly held = new Map<string, (() => void)[]>();
   private readonly checksums = new Map<string, string[]>();
   private readonly index: { versions: Record<string, IndexVersion>; sha256sums: Record<string, string> } = { versions: {}, sha256sums: {} };
 
@@ -203,6 +205,11 @@ export class Mirror {
     }
     this.index.versions[version] = { tarballs };
     return this;
+  }
+
+  /** Lets every response held on `path` finish. */
+  release(path: string): void {
+    for (const finish of this.held.get(path)?.splice(0) ?? []) finish();
   }
 
   setFault(path: string, fault: Fault | undefined): void {
@@ -270,12 +277,13 @@ export class Mirror {
         res.writeHead(200).end(copy);
         return;
       }
-      case 'slow': {
+      case 'hold': {
         res.writeHead(200);
         const half = body.length >> 1;
         res.write(body.subarray(0, half));
-        const timer = setTimeout(() => res.end(body.subarray(half)), active.delayMs);
-        res.on('close', () => clearTimeout(timer));
+        const waiting = this.held.get(path) ?? [];
+        waiting.push(() => res.end(body.subarray(half)));
+        this.held.set(path, waiting);
         return;
       }
       default:
