@@ -25,12 +25,11 @@ function generateCommand(context: () => CliContext): Command {
   );
 }
 
-function validateCommand(context: () => CliContext): Command {
+function validateCommand(): Command {
   return new Command('validate')
     .description("Check a bootstrap file against Envoy's v3 schema; exit 0, or 1 naming the field")
     .argument('<file>', 'bootstrap file (YAML or JSON)')
     .action(async (file: string) => {
-      context();
       let text: string;
       try {
         text = await readFile(file, 'utf8');
@@ -51,5 +50,5 @@ export function bootstrapCommand(context: () => CliContext): Command {
   return new Command('bootstrap')
     .description('Generate or validate Envoy bootstraps')
     .addCommand(generateCommand(context))
-    .addCommand(validateCommand(context));
+    .addCommand(validateCommand());
 }

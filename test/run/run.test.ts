@@ -178,6 +178,18 @@ describe('kuma-dp run: the core path against the doubles', function () {
     expect(dp.stderr() + dp.stdout()).not.to.include(TOKEN);
   });
 
+  it("an inline token given by environment is sent to the control plane but is not in Envoy's environment", async () => {
+    const dp = fx.start([], { env: { KUMA_DATAPLANE_RUNTIME_TOKEN: TOKEN } });
+    await fx.waitLive(dp);
+    const envoyPid = eventsOf(fx.record(), 'start')[0]!.pid;
+    const environ = readFileSync(`/proc/${envoyPid}/environ`, 'utf8');
+    expect(environ, "Envoy's environment").to.include('PATH=').and.not.to.include(TOKEN);
+    expect(environ).not.to.include('KUMA_DATAPLANE_RUNTIME_TOKEN');
+    expect(fx.cp.requests[0]!.body!.dataplaneToken, 'the control plane still gets it').to.equal(TOKEN);
+    dp.signal('SIGTERM');
+    expect((await dp.waitForExit()).code).to.equal(0);
+  });
+
   it('a signal during bootstrap retries ends the run at once, with no Envoy started', async () => {
     fx.cp.setScript(Array.from({ length: 100 }, () => ({ status: 503 })));
     const dp = fx.start([], { env: { KUMA_CONTROL_PLANE_RETRY_MAX_DURATION: '1m', KUMA_CONTROL_PLANE_RETRY_BACKOFF: '200ms' } });
