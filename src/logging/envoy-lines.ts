@@ -34,10 +34,16 @@ export function envoyLineTransform(mode: EnvoyOutput): ((line: Buffer, source: L
       return undefined;
     case 'tagged':
       return (line) => Buffer.concat([TAG, line]);
-    case 'json':
+    case 'json': {
+      // A flood brings thousands of lines per millisecond: format each millisecond's time once.
+      let stampedAt = -1;
+      let time = '';
       return (line, source) => {
+        const now = Date.now();
+        if (now !== stampedAt) [stampedAt, time] = [now, new Date(now).toISOString()];
         const message = line.toString('utf8');
-        return JSON.stringify({ time: new Date().toISOString(), level: envoyLineSeverity(message, source), logger: 'envoy', source, message });
+        return JSON.stringify({ time, level: envoyLineSeverity(message, source), logger: 'envoy', source, message });
       };
+    }
   }
 }

@@ -378,7 +378,7 @@ export class LogRelay {
   private emit(blocks: Buffer[], source: LogSource): void {
     for (const block of blocks) this.observe(block, source);
     const transform = this.transform;
-    const data = transform ? [Buffer.concat(blocks.map((block) => transformLines(block, source, transform)))] : blocks;
+    const data = transform ? blocks.map((block) => transformLines(block, source, transform)) : blocks;
     if (!this.sink.write(data) && !this.paused) {
       this.paused = true;
       for (const entry of this.attached) if (!entry.done) entry.stream.pause();
