@@ -1,4 +1,5 @@
-import { delimiter, isAbsolute, join, resolve } from 'node:path';
+import { join, resolve } from 'node:path';
+import { pathDirs } from '../platform/executables.js';
 import { ConfigError } from '../errors.js';
 import { envoyRoot, listManaged, managedBinary, probeExecutable } from './install/cache.js';
 import type { InstallSettings } from './install/options.js';
@@ -29,9 +30,7 @@ interface Candidate {
 }
 
 function onPath(name: string, env: NodeJS.ProcessEnv, source: string): Candidate[] {
-  // Like Go's exec.LookPath, relative PATH entries are ignored (they would depend on the cwd).
-  const dirs = new Set((env.PATH ?? '').split(delimiter).filter((dir) => dir !== '' && isAbsolute(dir)));
-  return [...dirs].map((dir) => ({ path: join(dir, name), source }));
+  return pathDirs(env).map((dir) => ({ path: join(dir, name), source }));
 }
 
 async function firstExecutable(candidates: Candidate[], looked: string[]): Promise<ResolvedEnvoy | undefined> {

@@ -1,5 +1,5 @@
 import { accessSync, constants, statSync } from 'node:fs';
-import { delimiter, join } from 'node:path';
+import { delimiter, isAbsolute, join } from 'node:path';
 
 function isExecutableFile(path: string): boolean {
   try {
@@ -11,10 +11,17 @@ function isExecutableFile(path: string): boolean {
   }
 }
 
+/**
+ * The directories of PATH to search, in order, each once. Like Go's exec.LookPath, relative
+ * entries are ignored: what they name would depend on the current directory.
+ */
+export function pathDirs(env: NodeJS.ProcessEnv): string[] {
+  return [...new Set((env.PATH ?? '').split(delimiter).filter((dir) => dir !== '' && isAbsolute(dir)))];
+}
+
 /** `which`: the first executable `name` on PATH. */
 export function findOnPath(name: string, env: NodeJS.ProcessEnv = process.env): string | undefined {
-  for (const dir of (env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
+  for (const dir of pathDirs(env)) {
     const candidate = join(dir, name);
     if (isExecutableFile(candidate)) return candidate;
   }
