@@ -69,15 +69,7 @@ export function startReadinessServer(options: ReadinessServerOptions): Promise<R
       );
   });
   return new Promise((resolve, reject) => {
-    server.once('error', (err: NodeJS.ErrnoException) => {
-      const where = `${host.includes(':') ? `[${host}]` : host}:${port}`;
-      const hint = 'free the port or choose another one with KUMA_READINESS_PORT';
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new ConfigError(`readiness port ${port} is already in use on ${where}`, { hint, cause: err })
-          : new ConfigError(`cannot listen for readiness on ${where}: ${err.code ?? err.message}`, { hint, cause: err }),
-      );
-    });
+    server.once('error', (err: NodeJS.ErrnoException) => reject(listenError(host, port, err)));
     server.listen({ host, port }, () => {
       const bound = server.address();
       const boundPort = typeof bound === 'object' && bound ? bound.port : port;
@@ -111,17 +103,20 @@ export function readinessProbeHost(env: NodeJS.ProcessEnv): string {
   return env.POD_NAME ? '0.0.0.0' : '127.0.0.1';
 }
 
+/** The one line for a readiness port that cannot be bound, from the early check or the reporter itself. */
+function listenError(host: string, port: number, err: NodeJS.ErrnoException): ConfigError {
+  const where = `${isIPv6(host) ? `[${host}]` : host}:${port}`;
+  const hint = 'free the port or choose another one with KUMA_READINESS_PORT';
+  return err.code === 'EADDRINUSE'
+    ? new ConfigError(`readiness port ${port} is already in use on ${where}`, { hint, cause: err })
+    : new ConfigError(`cannot listen for readiness on ${where}: ${err.code ?? err.message}`, { hint, cause: err });
+}
+
 /** Binds and releases the port: a taken readiness port is reported before any network call. */
 export function assertPortFree(host: string, port: number): Promise<void> {
   return new Promise((resolve, reject) => {
     const probe = createNetServer();
-    probe.once('error', (err: NodeJS.ErrnoException) =>
-      reject(
-        err.code === 'EADDRINUSE'
-          ? new ConfigError(`readiness port ${port} is already in use on ${host}`, { hint: 'free the port or choose another one with KUMA_READINESS_PORT' })
-          : new ConfigError(`cannot listen for readiness on ${host}:${port}: ${err.code ?? err.message}`, { hint: 'choose another port with KUMA_READINESS_PORT', cause: err }),
-      ),
-    );
+    probe.once('error', (err: NodeJS.ErrnoException) => reject(listenError(host, port, err)));
     probe.listen(port, host, () => probe.close(() => resolve()));
   });
 }

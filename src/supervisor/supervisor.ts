@@ -6,6 +6,7 @@ import { RestartBackoff, type BackoffSettings } from './backoff.js';
 import { drainEnvoy, type DrainAdmin } from './drain.js';
 import { describeEnvoyEnd, exitCodeForEnvoyEnd, signalNumber } from './exit-status.js';
 import { isFailure, policyWantsRestart, type EnvoyEnd, type RestartPolicy } from './restart-policy.js';
+import type { ReadinessAnswer } from '../readiness/server.js';
 
 /**
  * The named states of one kuma-dp run. Envoy is alive in `starting`, `live`, `draining` and
@@ -13,14 +14,9 @@ import { isFailure, policyWantsRestart, type EnvoyEnd, type RestartPolicy } from
  */
 export type SupervisorState = 'idle' | 'starting' | 'live' | 'backoff' | 'draining' | 'stopping' | 'stopped';
 
-export interface ReadyAnswer {
-  status: number;
-  body: string;
-  headers?: Record<string, string>;
-}
 
 export interface SupervisorAdmin extends DrainAdmin {
-  ready(): Promise<ReadyAnswer>;
+  ready(): Promise<ReadinessAnswer>;
 }
 
 export interface EnvoyOutputSink {
@@ -115,7 +111,7 @@ export class Supervisor {
   }
 
   /** What the readiness reporter answers on /ready. */
-  async readiness(): Promise<ReadyAnswer> {
+  async readiness(): Promise<ReadinessAnswer> {
     if (this.terminating) return { status: 503, body: 'TERMINATING' };
     if ((this.stateValue === 'starting' || this.stateValue === 'live') && this.options.admin) {
       return this.options.admin.ready();
