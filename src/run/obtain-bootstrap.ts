@@ -1,10 +1,10 @@
-import { parse as parseYaml } from 'yaml';
-import { KumaDpError } from '../errors.js';
+import { ExitCode, KumaDpError } from '../errors.js';
+import { parseYaml } from '../bootstrap/schema/yaml.js';
 import type { Logger } from '../logging/logger.js';
 import type { RunSettings } from '../config/run-settings.js';
 import { buildBootstrapRequest, DEFAULT_FEATURE_FLAGS, featureList, serializeBootstrapRequest } from '../bootstrap/remote/request.js';
 import { detectIpv6 } from '../bootstrap/remote/host-facts.js';
-import { fetchBootstrap, type BootstrapResponse } from '../bootstrap/remote/client.js';
+import { fetchBootstrap } from '../bootstrap/remote/client.js';
 import { toRestResourceJson } from '../dataplane/template.js';
 import { readToken } from '../token/token.js';
 import { buildInfo } from '../version.js';
@@ -30,7 +30,7 @@ export interface ObtainContext {
   signal: AbortSignal;
 }
 
-async function remoteBootstrap(ctx: ObtainContext): Promise<BootstrapResponse> {
+async function remoteBootstrap(ctx: ObtainContext): Promise<Parsed> {
   const { settings, prepared, env, logger } = ctx;
   const { systemCaPath, maxHeapSizeBytes } = await prepared.hostFacts;
   const features = { ...DEFAULT_FEATURE_FLAGS };
@@ -74,26 +74,35 @@ async function remoteBootstrap(ctx: ObtainContext): Promise<BootstrapResponse> {
     logger: logger.child('dataplane'),
     features: featureList(features),
   });
-  return response;
+  const parsed = parseYaml(response.bootstrapYaml);
+  if ('error' in parsed) {
+    throw new KumaDpError(`the control plane's bootstrap is not valid YAML: ${parsed.error}`, { hint: 'check the control plane version and logs' });
+  }
+  return { yaml: response.bootstrapYaml, document: parsed.value, dataplaneAddress: response.sidecar.networking?.address ?? templateAddress(ctx) };
 }
 
-function adminPortOf(resource: Record<string, unknown> | undefined): number | undefined {
-  const networking = resource?.networking as { admin?: { port?: unknown } } | undefined;
-  return typeof networking?.admin?.port === 'number' ? networking.admin.port : undefined;
+/** The bootstrap as text and as parsed, with the data plane address that came with it. */
+interface Parsed {
+  yaml: string;
+  document: unknown;
+  dataplaneAddress: string | undefined;
 }
 
-async function localBootstrap(ctx: ObtainContext): Promise<string> {
+function templateAddress(ctx: ObtainContext): string | undefined {
+  const address = (ctx.prepared.dataplane?.resource.networking as { address?: unknown } | undefined)?.address;
+  return typeof address === 'string' ? address : undefined;
+}
+
+async function localBootstrap(ctx: ObtainContext): Promise<Parsed> {
   const { settings, prepared } = ctx;
-  const { generateLocalBootstrap } = await import('../bootstrap/local/generate.js');
-  return generateLocalBootstrap({
+  const { renderLocalBootstrap } = await import('../bootstrap/local/generate.js');
+  const { text, document } = renderLocalBootstrap({
     cpAddress: settings.cpAddressText,
     mesh: prepared.mesh,
     name: prepared.name,
     dataplane: prepared.dataplane?.resource,
     token: prepared.tokenPath ? await readToken(prepared.tokenPath) : undefined,
     workdir: prepared.workDir.path,
-    // kuma-cp's default: a socket in the work dir, so instances on one host never fight over a port.
-    adminSocket: adminPortOf(prepared.dataplane?.resource) === undefined,
     caCertPem: prepared.caCertPem,
     systemCaPath: (await prepared.hostFacts).systemCaPath,
     kumaDpVersion: buildInfo().version,
@@ -103,6 +112,7 @@ async function localBootstrap(ctx: ObtainContext): Promise<string> {
     dnsPort: 0,
     templatePath: settings.bootstrapTemplate,
   });
+  return { yaml: text, document, dataplaneAddress: templateAddress(ctx) };
 }
 
 /**
@@ -112,25 +122,15 @@ async function localBootstrap(ctx: ObtainContext): Promise<string> {
 export async function obtainBootstrap(ctx: ObtainContext): Promise<ObtainedBootstrap> {
   const local = ctx.settings.bootstrap === 'local';
   const origin = local ? 'the locally generated bootstrap' : "the control plane's bootstrap";
-  const response = local ? undefined : await remoteBootstrap(ctx);
-  const yaml = response?.bootstrapYaml ?? (await localBootstrap(ctx));
-  const templateAddress = (ctx.prepared.dataplane?.resource.networking as { address?: unknown } | undefined)?.address;
-  const dataplaneAddress = response?.sidecar.networking?.address ?? (typeof templateAddress === 'string' ? templateAddress : undefined);
-  let document: unknown;
-  try {
-    document = parseYaml(yaml);
-  } catch (err) {
-    throw new KumaDpError(`${origin} is not valid YAML: ${(err as Error).message.split('\n')[0]}`, {
-      exitCode: local ? 2 : 1,
-      hint: local ? 'fix the bootstrap template' : 'check the control plane version and logs',
-    });
-  }
+  // A local bootstrap that does not parse is our template's fault (exit 2); the control plane's is its own (exit 1).
+  const blame = local ? ExitCode.USAGE : ExitCode.FAILURE;
+  const { yaml, document, dataplaneAddress } = local ? await localBootstrap(ctx) : await remoteBootstrap(ctx);
   const verdict = await ctx.prepared.validator.validate(document, origin);
   ctx.prepared.validator.close();
   if (!verdict.ok) {
     const first = verdict.problems[0]!;
     throw new KumaDpError(`${origin} fails Envoy's schema at ${first.path}: ${first.message}`, {
-      exitCode: local ? 2 : 1,
+      exitCode: blame,
       hint: local ? 'fix the bootstrap template (--bootstrap-template)' : 'the control plane sent a bootstrap this Envoy cannot load; check kuma-cp and Envoy versions',
     });
   }

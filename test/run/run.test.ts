@@ -226,4 +226,15 @@ describe('kuma-dp run: the core path against the doubles', function () {
     expect(dp.stderr().trim().split('\n').at(-1)).to.match(/^Error: the control plane's bootstrap fails Envoy's schema at admn/);
     expect(eventsOf(fx.record(), 'start')).to.have.length(0);
   });
+
+  it("refuses a control plane's bootstrap that is not YAML, with the line and column, before Envoy starts", async () => {
+    await fx.close();
+    fx = await runFixture({ cp: { bootstrapForRequest: () => 'node:\n  id: [x\n' } });
+    const dp = fx.start();
+    expect((await dp.waitForExit()).code).to.equal(1);
+    expect(dp.stderr().trim().split('\n').at(-1)).to.match(
+      /^Error: the control plane's bootstrap is not valid YAML: line \d+, column \d+: .+; check the control plane version and logs$/,
+    );
+    expect(eventsOf(fx.record(), 'start')).to.have.length(0);
+  });
 });

@@ -18,6 +18,11 @@ const TEMPLATE_HINT = 'pass an existing file to --bootstrap-template, or leave t
  * The text holds the dataplane token when one is given: write it 0600 and never log it.
  */
 export function generateLocalBootstrap(input: LocalBootstrapInput): string {
+  return renderLocalBootstrap(input).text;
+}
+
+/** generateLocalBootstrap, with the document the text parses to (checking it parses is part of rendering). */
+export function renderLocalBootstrap(input: LocalBootstrapInput): { text: string; document: unknown } {
   const templatePath = input.templatePath ?? DEFAULT_TEMPLATE_PATH;
   const view = bootstrapView(input);
   let template: string;
@@ -40,7 +45,7 @@ export function generateLocalBootstrap(input: LocalBootstrapInput): string {
       hint: 'fix the template; variables already render as quoted YAML values, so do not quote them again',
     });
   }
-  return text;
+  return { text, document: parsed.value };
 }
 
 /**

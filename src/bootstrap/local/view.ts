@@ -14,8 +14,12 @@ export interface LocalBootstrapInput {
   /** Dataplane token; sent as `authorization` initial metadata on the ADS stream. */
   token?: string;
   workdir: string;
-  /** Envoy admin on `<workdir>/kuma-envoy-admin.sock` instead of 127.0.0.1:<admin port>. */
-  adminSocket: boolean;
+  /**
+   * Envoy admin on `<workdir>/kuma-envoy-admin.sock` instead of 127.0.0.1:<admin port>; by default
+   * a socket unless the Dataplane names an admin port, as kuma-cp decides (instances on one host
+   * then never fight over a port).
+   */
+  adminSocket?: boolean;
   /** PEM trusted for an https control plane (`--ca-cert-file` / KUMA_CONTROL_PLANE_CA_CERT). */
   caCertPem?: string;
   /** The system CA bundle, trusted for https when no caCertPem is given. */
@@ -68,7 +72,9 @@ export function bootstrapView(input: LocalBootstrapInput): BootstrapView {
     throw new ConfigError('a local bootstrap needs the dataplane name and mesh', { hint: 'pass --name and --mesh, or a --dataplane-file that sets them' });
   }
   const cp = controlPlaneEndpoint(input.cpAddress);
-  const adminPort = dataplaneAdminPort(input.dataplane);
+  const givenAdminPort = dataplaneAdminPort(input.dataplane);
+  const adminPort = givenAdminPort ?? DEFAULT_ADMIN_PORT;
+  const adminSocket = input.adminSocket ?? givenAdminPort === undefined;
   const ipLiteral = isIP(cp.host) !== 0;
   return {
     node: { id: `${input.mesh}.${input.name}`, cluster: serviceName(input.dataplane) ?? input.name },
@@ -82,7 +88,7 @@ export function bootstrapView(input: LocalBootstrapInput): BootstrapView {
       features: input.features,
       workdir: input.workdir,
     },
-    admin: { port: adminPort, ...(input.adminSocket ? { socketPath: join(input.workdir, ADMIN_SOCKET_NAME) } : {}) },
+    admin: { port: adminPort, ...(adminSocket ? { socketPath: join(input.workdir, ADMIN_SOCKET_NAME) } : {}) },
     cp: {
       host: cp.host,
       port: cp.port,
@@ -125,9 +131,9 @@ function controlPlaneEndpoint(cpAddress: string): { host: string; port: number; 
   return { host, port: explicit ? Number(explicit[1]) : DEFAULT_CP_PORT, tls: url.protocol === 'https:' };
 }
 
-function dataplaneAdminPort(dataplane: Record<string, unknown> | undefined): number {
+function dataplaneAdminPort(dataplane: Record<string, unknown> | undefined): number | undefined {
   const port = record(record(record(dataplane)['networking'])['admin'])['port'];
-  if (port === undefined) return DEFAULT_ADMIN_PORT;
+  if (port === undefined) return undefined;
   if (typeof port !== 'number' || !Number.isInteger(port) || port < 0 || port > 65535) {
     throw new ConfigError(`the Dataplane's networking.admin.port ${JSON.stringify(port)} is not a port`, { hint: 'set it to an integer in 0..65535 or leave it out for 9901' });
   }
