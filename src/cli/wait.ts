@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { parseDuration } from '../config/duration.js';
+import { durationSetting } from '../config/duration.js';
 import { ConfigErrors } from '../errors.js';
 import { waitForReady } from '../readiness/wait.js';
 import type { CliContext } from './context.js';
@@ -16,16 +16,7 @@ export function waitCommand(context: () => CliContext): Command {
     .action(async (options: Record<string, string>) => {
       const ctx = context();
       const problems: string[] = [];
-      const duration = (flag: string, key: string) => {
-        try {
-          const ms = parseDuration(options[key]!);
-          if (ms <= 0) problems.push(`--${flag} must be greater than 0`);
-          return ms;
-        } catch (err) {
-          problems.push(`--${flag}: ${(err as Error).message}`);
-          return 0;
-        }
-      };
+      const duration = (flag: string, key: string) => durationSetting(options[key]!, `--${flag}`, problems, { positive: true });
       const timeoutMs = duration('timeout', 'timeout');
       const checkFrequencyMs = duration('check-frequency', 'checkFrequency');
       const requestTimeoutMs = duration('request-timeout', 'requestTimeout');

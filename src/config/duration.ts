@@ -45,3 +45,18 @@ export function formatDuration(ms: number): string {
   const s = rest / 1000;
   return `${h ? `${h}h` : ''}${h || m ? `${m}m` : ''}${+s.toFixed(3)}s`;
 }
+
+/**
+ * A duration setting checked the one way every command reports it: a malformed value or (when
+ * `positive`) a zero becomes a problem line naming `origin` (a flag or env var), and 0 is returned.
+ */
+export function durationSetting(text: string, origin: string, problems: string[], { positive }: { positive: boolean }): number {
+  try {
+    const ms = parseDuration(text);
+    if (positive && ms <= 0) problems.push(`${origin} must be greater than 0, got "${text}"`);
+    return ms;
+  } catch (err) {
+    problems.push(`${origin}: ${(err as Error).message}`);
+    return 0;
+  }
+}

@@ -13,8 +13,7 @@ export interface FlagSpec {
   description: string;
   /** Repeatable flag (values accumulate). */
   repeatable?: boolean;
-  /** `--x` / `--x=false` style switch. */
-  boolean?: boolean;
+  /** The values allowed; run-settings checks against them. */
   choices?: readonly string[];
 }
 

@@ -18,7 +18,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { key: 'configDir', flags: '--config-dir <dir>', env: 'KUMA_DATAPLANE_RUNTIME_CONFIG_DIR', description: 'deprecated alias of --work-dir' },
   { key: 'drainTime', flags: '--drain-time <duration>', env: 'KUMA_DATAPLANE_DRAIN_TIME', defaultValue: '30s', description: 'longest drain on shutdown; also Envoy --drain-time-s' },
   { key: 'caCertFile', flags: '--ca-cert-file <path>', env: 'KUMA_CONTROL_PLANE_CA_CERT_FILE', description: 'CA that verifies the control plane (the only trusted root when given)' },
-  { key: 'skipVerify', flags: '--skip-verify [bool]', env: 'KUMA_CONTROL_PLANE_TLS_SKIP_VERIFY', boolean: true, defaultValue: 'false', description: 'do not verify the control plane certificate (development only)' },
+  { key: 'skipVerify', flags: '--skip-verify [bool]', env: 'KUMA_CONTROL_PLANE_TLS_SKIP_VERIFY', defaultValue: 'false', description: 'do not verify the control plane certificate (development only)' },
   { key: 'envoyLogLevel', flags: '--envoy-log-level <level>', env: 'KUMA_DATAPLANE_RUNTIME_ENVOY_LOG_LEVEL', description: 'Envoy --log-level (trace, debug, info, warning, error, critical, off); default: --log-level' },
   { key: 'envoyComponentLogLevel', flags: '--envoy-component-log-level <levels>', env: 'KUMA_DATAPLANE_RUNTIME_ENVOY_COMPONENT_LOG_LEVEL', description: 'Envoy --component-log-level, e.g. upstream:debug,connection:trace' },
   { key: 'concurrency', flags: '--concurrency <n>', env: 'KUMA_DATAPLANE_RUNTIME_CONCURRENCY', defaultValue: '0', description: 'Envoy worker threads; 0 lets Envoy use the cpuset (--cpuset-threads on Linux)' },

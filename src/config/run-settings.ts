@@ -1,4 +1,4 @@
-import { parseDuration } from './duration.js';
+import { durationSetting } from './duration.js';
 import { pickRaw, type RawValues, type RawSetting } from './flag-spec.js';
 import { RUN_FLAGS } from './run-flags.js';
 import { chooseRestartPolicy, type RestartChoice, type RestartPolicy } from '../supervisor/restart-policy.js';
@@ -61,17 +61,7 @@ export function resolveRunSettings(cli: RawValues, env: NodeJS.ProcessEnv, logLe
   };
   const origin = (key: string) => raw.get(key)!.origin;
 
-  const duration = (key: string, { positive }: { positive: boolean }): number => {
-    const value = text(key) ?? '0';
-    try {
-      const ms = parseDuration(value);
-      if (positive && ms <= 0) problems.push(`${origin(key)} must be greater than 0, got "${value}"`);
-      return ms;
-    } catch (err) {
-      problems.push(`${origin(key)}: ${(err as Error).message}`);
-      return 0;
-    }
-  };
+  const duration = (key: string, rule: { positive: boolean }): number => durationSetting(text(key) ?? '0', origin(key), problems, rule);
   const integer = (key: string, min: number, max: number): number => {
     const value = text(key) ?? '';
     const n = /^-?\d+$/.test(value) ? Number(value) : NaN;
@@ -88,11 +78,13 @@ export function resolveRunSettings(cli: RawValues, env: NodeJS.ProcessEnv, logLe
     problems.push(`${origin(key)} must be true or false, got "${value}"`);
     return false;
   };
-  const choice = <T extends string>(key: string, allowed: readonly T[]): T => {
+  /** One of the flag table's `choices` for the key; T is the type those choices make up. */
+  const choice = <T extends string>(key: string): T => {
+    const allowed = RUN_FLAGS.find((spec) => spec.key === key)!.choices!;
     const value = text(key) ?? '';
-    if (!(allowed as readonly string[]).includes(value)) {
+    if (!allowed.includes(value)) {
       problems.push(`${origin(key)} must be one of ${allowed.join(', ')}, got "${value}"`);
-      return allowed[0]!;
+      return allowed[0] as T;
     }
     return value as T;
   };
@@ -153,14 +145,14 @@ export function resolveRunSettings(cli: RawValues, env: NodeJS.ProcessEnv, logLe
     retryBackoffMs: duration('retryBackoff', { positive: true }),
     retryMaxDurationMs: duration('retryMaxDuration', { positive: true }),
     readinessPort: integer('readinessPort', 1, 65535),
-    bootstrap: choice<BootstrapSource>('bootstrap', ['remote', 'local']),
+    bootstrap: choice<BootstrapSource>('bootstrap'),
     bootstrapTemplate: text('bootstrapTemplate'),
-    restart: chooseRestartPolicy(choice<RestartPolicy | 'auto'>('envoyRestart', ['auto', 'never', 'on-failure', 'always']), env),
+    restart: chooseRestartPolicy(choice<RestartPolicy | 'auto'>('envoyRestart'), env),
     restartBackoffMs: duration('envoyRestartBackoff', { positive: true }),
     restartMaxBackoffMs: duration('envoyRestartMaxBackoff', { positive: true }),
     maxRestarts: integer('envoyMaxRestarts', 0, 1000),
     restartWindowMs: duration('envoyRestartWindow', { positive: true }),
-    envoyOutput: choice<EnvoyOutput>('envoyOutput', ['raw', 'tagged', 'json']),
+    envoyOutput: choice<EnvoyOutput>('envoyOutput'),
   };
   if (settings.minDrainTimeMs > settings.drainTimeMs) {
     // A short --drain-time (e.g. for docker stop's 10 s) must not trip over the default minimum.

@@ -110,6 +110,10 @@ describe('envoy install: pure parts', () => {
     expect(bad.problems).to.have.length(5);
     expect(bad.problems.join('\n')).to.include('--envoy-version "1.x"').and.include('KUMA_DP_ENVOY_DOWNLOAD_BASE_URL').and.include('--envoy-versions-url');
     expect(bad.problems.join('\n')).to.include('KUMA_DP_DOWNLOAD_IDLE_TIMEOUT').and.include('KUMA_DP_DOWNLOAD_RETRIES');
+    expect(bad.problems).to.include('KUMA_DP_DOWNLOAD_RETRIES must be a whole number, got "-1"');
+    expect(resolveInstallOptions({}, { KUMA_DP_DOWNLOAD_CONNECT_TIMEOUT: '0s' }).problems).to.deep.equal([
+      'KUMA_DP_DOWNLOAD_CONNECT_TIMEOUT must be greater than 0, got "0s"',
+    ]);
   });
 
   it('finds the cache dir per DESIGN §4', () => {

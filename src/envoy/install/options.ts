@@ -1,6 +1,6 @@
 import { homedir } from 'node:os';
 import { isAbsolute, join, resolve } from 'node:path';
-import { parseDuration } from '../../config/duration.js';
+import { durationSetting } from '../../config/duration.js';
 import { pickRaw, type FlagSpec, type RawSetting, type RawValues } from '../../config/flag-spec.js';
 import { formatVersionSpec, parseVersionSpec, VERSION_FORMS } from './version-spec.js';
 
@@ -106,32 +106,18 @@ function httpUrl(text: string, origin: string, problems: string[]): string | und
   return url.href;
 }
 
-function positiveDuration(text: string): number {
-  const ms = parseDuration(text);
-  if (ms <= 0) throw new Error('must be longer than 0');
-  return ms;
-}
-
-function count(text: string): number {
-  if (!/^\d+$/.test(text.trim())) throw new Error('not a whole number');
-  return Number(text);
-}
-
 function tuning(raw: (key: string) => RawSetting, problems: string[]): DownloadTuning {
-  const read = (key: string, parse: (text: string) => number): number => {
+  const duration = (key: string, positive: boolean): number => {
     const { value, origin } = raw(key);
-    try {
-      return parse(String(value));
-    } catch (err) {
-      problems.push(`${origin}="${String(value)}": ${(err as Error).message}`);
-      return parse(INSTALL_FLAG_SPECS.find((s) => s.key === key)!.defaultValue!);
-    }
+    return durationSetting(String(value), origin, problems, { positive });
   };
+  const { value: retries, origin: retriesOrigin } = raw('downloadRetries');
+  if (!/^\d+$/.test(String(retries).trim())) problems.push(`${retriesOrigin} must be a whole number, got "${String(retries)}"`);
   return {
-    connectTimeoutMs: read('downloadConnectTimeout', positiveDuration),
-    idleTimeoutMs: read('downloadIdleTimeout', positiveDuration),
-    retries: read('downloadRetries', count),
-    retryBackoffMs: read('downloadRetryBackoff', parseDuration),
+    connectTimeoutMs: duration('downloadConnectTimeout', true),
+    idleTimeoutMs: duration('downloadIdleTimeout', true),
+    retries: Number(retries) || 0,
+    retryBackoffMs: duration('downloadRetryBackoff', false),
   };
 }
 
