@@ -1,3 +1,4 @@
+import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../logging/logger.js';
 import { formatDuration } from '../config/duration.js';
 
@@ -33,10 +34,10 @@ export async function drainEnvoy(options: DrainOptions): Promise<DrainOutcome> {
   const now = options.now ?? Date.now;
   const started = now();
   const { admin, logger } = options;
-  let ended = false;
-  void options.envoyEnded.then(() => {
-    ended = true;
-  });
+  // One signal for "stop waiting": a second shutdown signal or Envoy's exit (one reaction, not one per poll).
+  const envoyExit = new AbortController();
+  void options.envoyEnded.then(() => envoyExit.abort());
+  const wake = AbortSignal.any([options.cutShort, envoyExit.signal]);
 
   if (admin) {
     await admin.healthcheckFail().catch((err: Error) => logger.warn('could not fail Envoy health checks; waiting out the drain time', { error: err.message }));
@@ -51,7 +52,7 @@ export async function drainEnvoy(options: DrainOptions): Promise<DrainOutcome> {
   let lastCount: number | undefined;
   for (;;) {
     if (options.cutShort.aborted) return 'cut-short';
-    if (ended) return 'envoy-exited';
+    if (envoyExit.signal.aborted) return 'envoy-exited';
     const elapsed = now() - started;
     if (elapsed >= options.maxDrainMs) {
       logger.info('drain time is over', { activeConnections: lastCount ?? 'unknown' });
@@ -66,19 +67,6 @@ export async function drainEnvoy(options: DrainOptions): Promise<DrainOutcome> {
       }
     }
     const nextPoll = elapsed < options.minDrainMs ? options.minDrainMs - elapsed : options.pollIntervalMs;
-    await pause(Math.max(0, Math.min(nextPoll, options.maxDrainMs - (now() - started))), options.cutShort, options.envoyEnded);
+    await sleep(Math.max(0, Math.min(nextPoll, options.maxDrainMs - (now() - started))), undefined, { signal: wake }).catch(() => {});
   }
-}
-
-function pause(ms: number, abort: AbortSignal, ended: Promise<unknown>): Promise<void> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(done, ms);
-    function done() {
-      clearTimeout(timer);
-      abort.removeEventListener('abort', done);
-      resolve();
-    }
-    abort.addEventListener('abort', done, { once: true });
-    void ended.then(done);
-  });
 }

@@ -84,7 +84,6 @@ export class Supervisor {
   private shutdownSignals = 0;
   private readonly cutShort = new AbortController();
   private timers = new Set<NodeJS.Timeout>();
-  private restartTimer: NodeJS.Timeout | undefined;
   private oomBefore: number | undefined;
   private finish!: (result: SupervisorResult) => void;
   private readonly result: Promise<SupervisorResult>;
@@ -173,7 +172,6 @@ export class Supervisor {
   }
 
   private async startEnvoy(): Promise<void> {
-    this.restartTimer = undefined;
     this.liveThisRun = false;
     this.readySince = undefined;
     this.oomBefore = this.options.oomKillCount?.();
@@ -316,14 +314,14 @@ export class Supervisor {
       inWindow: `${this.backoff.restartsInWindow(now)}/${this.options.backoff.maxRestarts}`,
     });
     this.transition('backoff', { how, delay: formatDuration(delay) });
-    this.restartTimer = this.schedule(delay, () => void this.startEnvoy());
+    this.schedule(delay, () => void this.startEnvoy());
   }
 
   private async beginShutdown(): Promise<void> {
     this.terminating = true;
     const state = this.stateValue;
     if (state === 'backoff' || state === 'idle') {
-      if (this.restartTimer) clearTimeout(this.restartTimer);
+      // complete() clears every timer, the pending restart's included.
       this.complete({ exitCode: 0 });
       return;
     }
@@ -350,8 +348,7 @@ export class Supervisor {
       logger: this.options.logger,
       now: this.now,
     });
-    clearInterval(extender);
-    this.timers.delete(extender);
+    this.cancel(extender);
     this.options.logger.info('drain finished', { outcome, after: formatDuration(this.now() - drainStarted) });
     await this.stopEnvoy();
   }
@@ -372,7 +369,7 @@ export class Supervisor {
       envoy.signal('SIGKILL');
     });
     await envoy.ended;
-    clearTimeout(kill);
+    this.cancel(kill);
   }
 
   private async drainForever(): Promise<void> {
@@ -399,6 +396,12 @@ export class Supervisor {
     this.timers.clear();
     this.transition('stopped', { exitCode: result.exitCode });
     this.finish(result);
+  }
+
+  /** Stops a timer from schedule() or every() (clearTimeout clears intervals too). */
+  private cancel(timer: NodeJS.Timeout): void {
+    clearTimeout(timer);
+    this.timers.delete(timer);
   }
 
   private schedule(ms: number, fn: () => void | Promise<void>): NodeJS.Timeout {
