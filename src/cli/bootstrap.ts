@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { Command } from 'commander';
 import { ConfigError, KumaDpError } from '../errors.js';
-import { fsErrorReason } from '../bootstrap/file.js';
+import { fsErrorReason } from '../platform/fs-errors.js';
 import type { CliContext } from './context.js';
 import { addRunOptions, resolveRun } from './run.js';
 

@@ -1,7 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import Mustache from 'mustache';
 import { parse as parseYaml } from 'yaml';
-import { fsErrorReason } from '../bootstrap/file.js';
+import { fsErrorReason } from '../platform/fs-errors.js';
 import { goJsonStringify } from '../bootstrap/remote/go-json.js';
 import { ConfigError } from '../errors.js';
 import { isRecord } from '../util/is-record.js';

@@ -1,6 +1,6 @@
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { fsErrorReason } from '../bootstrap/file.js';
+import { getSystemErrorMap } from 'node:util';
 
 /**
  * A recursive mkdir under a read-only mount can fail with ENOENT for the part it could not
@@ -25,4 +25,14 @@ export async function realCause(path: string, err: NodeJS.ErrnoException): Promi
 /** `no space left on device (ENOSPC)`: the OS's words and the code an operator can search for. */
 export function describeFsError(err: NodeJS.ErrnoException): string {
   return `${fsErrorReason(err)}${err.code ? ` (${err.code})` : ''}`;
+}
+
+/**
+ * The OS's own wording for a failed file operation ("no such file or directory"), without Node's
+ * `ENOENT: ..., open '<path>'` decoration, so callers can name the path once in their own words.
+ */
+export function fsErrorReason(err: unknown): string {
+  const errno = (err as NodeJS.ErrnoException | undefined)?.errno;
+  const described = errno === undefined ? undefined : getSystemErrorMap().get(errno)?.[1];
+  return described ?? (err instanceof Error ? err.message : String(err));
 }

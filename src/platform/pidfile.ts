@@ -1,7 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { readFile, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { BOOTSTRAP_FILE_NAME, writeFileAtomic } from '../bootstrap/file.js';
+import { BOOTSTRAP_FILE_NAME } from '../bootstrap/file.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 /**
  * A pid file in the work dir names the Envoy a kuma-dp started, with the process start time, so

@@ -6,7 +6,7 @@ import type { RunSettings } from '../config/run-settings.js';
 import { describeTemplateSource, parseDataplaneVars, readTemplateSource, renderDataplane, type RenderedDataplane } from '../dataplane/template.js';
 import { effectiveName } from '../dataplane/name.js';
 import { validateToken, validateTokenFile, writeInlineToken } from '../token/token.js';
-import { fsErrorReason } from '../bootstrap/file.js';
+import { fsErrorReason } from '../platform/fs-errors.js';
 import { parseCaBundle } from '../bootstrap/ca-bundle.js';
 import type { InstallSettings } from '../envoy/install/options.js';
 import { resolveEnvoyBinary } from '../envoy/install/ensure-envoy.js';

@@ -1,6 +1,7 @@
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { fsErrorReason, writeFileAtomic } from '../bootstrap/file.js';
+import { writeFileAtomic } from '../platform/atomic-file.js';
+import { fsErrorReason } from '../platform/fs-errors.js';
 import { ConfigError } from '../errors.js';
 
 /** kuma-dp's prefix for every token problem found at startup. */

@@ -2,7 +2,8 @@ import { expect } from 'chai';
 import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeBootstrapFile, writeFileAtomic } from '../../src/bootstrap/file.js';
+import { writeBootstrapFile } from '../../src/bootstrap/file.js';
+import { writeFileAtomic } from '../../src/platform/atomic-file.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
 
 describe('bootstrap file', () => {

@@ -1,0 +1,31 @@
+import { randomBytes } from 'node:crypto';
+import { open, rename, rm } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+
+/**
+ * Replaces `path` with `data` so that a reader (Envoy, an operator, a crash) only ever sees the
+ * old file or the complete new one: the data goes to a temp file in the same directory (same
+ * filesystem, so rename is atomic), is flushed to disk, and is then renamed over `path`. The temp
+ * file is created with `mode` already, so a secret never sits in a wider-permission file.
+ */
+export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+  const dir = dirname(path);
+  const temp = join(dir, `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
+  const handle = await open(temp, 'wx', mode);
+  try {
+    try {
+      await handle.writeFile(data);
+      // The umask narrows the mode given to open(); the caller asked for this exact one.
+      await handle.chmod(mode);
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    await rename(temp, path);
+  } catch (err) {
+    await rm(temp, { force: true });
+    throw err;
+  }
+  // The directory is not fsynced: if the rename is lost in a crash the old, complete file is
+  // still there, and every file written this way is rewritten at the next start anyway.
+}
