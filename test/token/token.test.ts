@@ -44,15 +44,9 @@ describe('dataplane token', () => {
     it('reports a missing file with kuma-dp\'s prefix', async () => {
       const dir = makeTempDir('token');
       const path = join(dir, 'nonexistingfile');
-      let error: unknown;
-      try {
-        await validateTokenFile(path);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).to.be.instanceOf(ConfigError);
-      expect((error as ConfigError).message).to.equal(`${TOKEN_INVALID_PREFIX}: could not read file ${path}: no such file or directory`);
-      expect((error as ConfigError).exitCode).to.equal(2);
+      const error = await rejectionOf(validateTokenFile(path), ConfigError);
+      expect(error.message).to.equal(`${TOKEN_INVALID_PREFIX}: could not read file ${path}: no such file or directory`);
+      expect(error.exitCode).to.equal(2);
     });
 
     it('reports an empty file', async () => {
@@ -107,13 +101,8 @@ describe('dataplane token', () => {
 
     it('names the path when the file is gone', async () => {
       const path = join(makeTempDir('token'), 'gone');
-      let error: unknown;
-      try {
-        await readToken(path);
-      } catch (err) {
-        error = err;
-      }
-      expect((error as Error).message).to.equal(`could not read the dataplane token file ${path}: no such file or directory`);
+      const error = await rejectionOf(readToken(path));
+      expect(error.message).to.equal(`could not read the dataplane token file ${path}: no such file or directory`);
     });
   });
 
@@ -135,14 +124,8 @@ describe('dataplane token', () => {
 
     it('refuses a name that is not a file name, without echoing the token', async () => {
       const dir = makeTempDir('token');
-      let error: unknown;
-      try {
-        await writeInlineToken(dir, '../escape', JWT);
-      } catch (err) {
-        error = err;
-      }
-      expect(error).to.be.instanceOf(ConfigError);
-      expect((error as ConfigError).line).to.not.contain(JWT.split('.')[0]);
+      const error = await rejectionOf(writeInlineToken(dir, '../escape', JWT), ConfigError);
+      expect(error.line).to.not.contain(JWT.split('.')[0]);
       expect(readdirSync(dir)).to.deep.equal([]);
     });
   });
