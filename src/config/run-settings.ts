@@ -3,6 +3,7 @@ import { pickRaw, type RawValues, type RawSetting } from './flag-spec.js';
 import { RUN_FLAGS } from './run-flags.js';
 import { chooseRestartPolicy, type RestartChoice, type RestartPolicy } from '../supervisor/restart-policy.js';
 import type { LogLevel } from '../logging/logger.js';
+import { effectiveName } from '../dataplane/name.js';
 
 const ENVOY_LOG_LEVELS = ['trace', 'debug', 'info', 'warning', 'warn', 'error', 'critical', 'off'] as const;
 
@@ -110,8 +111,8 @@ export function resolveRunSettings(cli: RawValues, env: NodeJS.ProcessEnv, logLe
     problems.push('--name and --mesh cannot be specified together with a Dataplane template (--dataplane or --dataplane-file): the template names the dataplane; drop one of them');
   }
   if (!hasTemplate) {
-    const derivable = Boolean(env.POD_NAME && env.POD_NAMESPACE);
-    if (name === undefined && !derivable) problems.push('--name is required without a Dataplane template; pass --name (or KUMA_DATAPLANE_NAME) or a template with --dataplane-file');
+    // On Kubernetes the name comes from POD_NAME.POD_NAMESPACE.
+    if (effectiveName(name, env) === '') problems.push('--name is required without a Dataplane template; pass --name (or KUMA_DATAPLANE_NAME) or a template with --dataplane-file');
     if (mesh === undefined) problems.push('--mesh is required without a Dataplane template; pass --mesh (or KUMA_DATAPLANE_MESH) or a template with --dataplane-file');
   }
 

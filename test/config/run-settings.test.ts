@@ -63,6 +63,13 @@ describe('run settings: flags, env vars and defaults', () => {
     expect(problems).to.deep.equal([]);
   });
 
+  it('--config-dir on the command line beats the work dir from the environment; --work-dir beats both', () => {
+    const env = { KUMA_DATAPLANE_RUNTIME_WORK_DIR: '/from-env' };
+    expect(resolveRunSettings({ ...TEMPLATE, configDir: '/from-flag' }, env, 'info').settings.workDir).to.equal('/from-flag');
+    expect(resolveRunSettings({ ...TEMPLATE, configDir: '/alias', workDir: '/main' }, env, 'info').settings.workDir).to.equal('/main');
+    expect(resolveRunSettings({ ...TEMPLATE }, env, 'info').settings.workDir).to.equal('/from-env');
+  });
+
   it('accepts --config-dir as the alias of --work-dir and repeatable -v values', () => {
     const { settings } = resolveRunSettings({ ...TEMPLATE, configDir: '/var/kuma', dataplaneVar: ['a=1', 'b=2'] }, {}, 'info');
     expect(settings.workDir).to.equal('/var/kuma');
