@@ -129,8 +129,11 @@ describe('kuma-dp envoy (CLI)', function () {
     try {
       const before = mirror.hits(path);
       const procs = [spawnKumaDp(['envoy', 'install', '1.34.2'], { env }), spawnKumaDp(['envoy', 'install', '1.34.2'], { env })];
-      // The download is held until one of them says it waits for the other.
-      await waitFor(() => procs.some((p) => p.stderr().includes('waiting for another kuma-dp')), { timeoutMs: 10_000, what: 'the second install to wait' });
+      // The download is held until it has started and the other install says it waits for it.
+      await waitFor(() => mirror.hits(path) === before + 1 && procs.some((p) => p.stderr().includes('waiting for another kuma-dp')), {
+        timeoutMs: 10_000,
+        what: 'one download under way and the other install waiting',
+      });
       mirror.release(path);
       const results = await Promise.all(procs.map((p) => p.waitForExit(15_000)));
       for (const [i, result] of results.entries()) expect(result.code, procs[i]!.stderr()).to.equal(0);
