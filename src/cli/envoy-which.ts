@@ -1,6 +1,5 @@
 import { findEnvoyBinary, type ResolvedEnvoy } from '../envoy/binary.js';
 import { resolveInstallOptions, type InstallCliOptions, type InstallSettings } from '../envoy/install/options.js';
-import { formatVersionSpec, parseVersionSpec, VERSION_FORMS } from '../envoy/install/version-spec.js';
 import { ConfigErrors } from '../errors.js';
 import { pickRaw } from '../config/flag-spec.js';
 import { RUN_FLAGS } from '../config/run-flags.js';
@@ -17,12 +16,7 @@ export interface LookupPlace {
 
 /** Flags and env as for `run`; a VERSION argument, when given, stands in for --envoy-version. */
 export function installSettingsFrom(cli: InstallCliOptions, env: NodeJS.ProcessEnv, version?: string): InstallSettings {
-  const { settings, problems } = resolveInstallOptions(cli, env);
-  if (version !== undefined) {
-    const spec = parseVersionSpec(version);
-    if (spec) settings.envoyVersion = formatVersionSpec(spec);
-    else problems.push(`"${version}" is not an Envoy version; use ${VERSION_FORMS}`);
-  }
+  const { settings, problems } = resolveInstallOptions(cli, env, version);
   if (problems.length) throw new ConfigErrors(problems);
   return settings;
 }

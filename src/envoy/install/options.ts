@@ -128,6 +128,7 @@ function tuning(raw: (key: string) => RawSetting, problems: string[]): DownloadT
 export function resolveInstallOptions(
   cliOpts: InstallCliOptions,
   env: NodeJS.ProcessEnv,
+  versionArgument?: string,
 ): { settings: InstallSettings; problems: string[] } {
   const problems: string[] = [];
   const raw = (key: string) => pickRaw(INSTALL_FLAG_SPECS.find((s) => s.key === key)!, cliOpts as RawValues, env);
@@ -147,11 +148,12 @@ export function resolveInstallOptions(
     if (url) settings.versionsUrl = url;
   }
 
-  const version = raw('envoyVersion');
-  if (version.value !== undefined && version.value !== '') {
+  // A VERSION argument (`envoy install 1.34`) stands in for --envoy-version and its env var.
+  const version = versionArgument !== undefined ? { value: versionArgument, origin: '' } : raw('envoyVersion');
+  if (version.value !== undefined && (version.value !== '' || versionArgument !== undefined)) {
     const spec = parseVersionSpec(String(version.value));
     if (spec) settings.envoyVersion = formatVersionSpec(spec);
-    else problems.push(`${version.origin} "${String(version.value)}" is not an Envoy version; use ${VERSION_FORMS}`);
+    else problems.push(`${version.origin ? `${version.origin} ` : ''}"${String(version.value)}" is not an Envoy version; use ${VERSION_FORMS}`);
   }
   return { settings, problems };
 }
