@@ -1,6 +1,7 @@
 import { writeSync } from 'node:fs';
 import { errorLine, ExitCode, KumaDpError } from '../errors.js';
 import { envoyWhich } from './envoy-which.js';
+import { OUTPUT_CLOSED } from './fatal-line.js';
 
 /**
  * `kuma-dp envoy which [VERSION]` with no options, answered without commander and the rest of the
@@ -14,7 +15,9 @@ export async function fastPath(args: readonly string[], selfDir: string): Promis
   if (command !== 'envoy' || subcommand !== 'which' || rest.length > 0 || version?.startsWith('-')) return undefined;
   try {
     const found = await envoyWhich(version, {}, { env: process.env, cwd: process.cwd(), selfDir });
-    return writeLine(1, found.path) ? ExitCode.OK : ExitCode.FAILURE;
+    if (writeLine(1, found.path)) return ExitCode.OK;
+    writeLine(2, `Error: ${OUTPUT_CLOSED}`);
+    return ExitCode.FAILURE;
   } catch (err) {
     const internal = !(err instanceof KumaDpError);
     writeLine(2, `Error: ${internal ? `internal error: ${errorLine(err)}; please report it with the kuma-dp logs` : errorLine(err)}`);
@@ -24,7 +27,7 @@ export async function fastPath(args: readonly string[], selfDir: string): Promis
 
 /**
  * Straight to the descriptor: process.stdout would load the stream and socket modules, a tenth of
- * the whole command's time. A closed output is told by the exit code alone, as in the full CLI.
+ * the whole command's time. False when the line could not be written (a reader that went away).
  */
 function writeLine(fd: number, text: string): boolean {
   try {

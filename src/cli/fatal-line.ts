@@ -11,3 +11,6 @@ export function fatalLine(message: string, format: string | undefined): void {
     // Nowhere left to say it; the exit code still tells.
   }
 }
+
+/** Why a command's answer was lost: whoever read kuma-dp's stdout closed it first (EPIPE). */
+export const OUTPUT_CLOSED = 'could not write the answer: the reader of stdout has closed it';

@@ -7,7 +7,7 @@ import { versionCommand } from './version.js';
 import { bootstrapCommand } from './bootstrap.js';
 import { envoyCommand } from './envoy.js';
 import type { CommandResult } from './result.js';
-import { fatalLine } from './fatal-line.js';
+import { fatalLine, OUTPUT_CLOSED } from './fatal-line.js';
 import { packagePath } from '../package-root.js';
 
 const SELF_PATH = packagePath('bin', 'kuma-dp');
@@ -69,7 +69,9 @@ function commanderLine(err: CommanderError, refused: Command | undefined): strin
 export async function main(argv: string[]): Promise<void> {
   // A bug must still end in one line, not a stack trace; Envoy dies with us (parent-death signal).
   const bug = (err: unknown) => {
-    fatalLine(`internal error: ${errorLine(err)}; please report it with the kuma-dp logs`, undefined);
+    // `kuma-dp envoy which | head -c0`: no bug, the reader just went away.
+    const closed = (err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+    fatalLine(closed ? OUTPUT_CLOSED : `internal error: ${errorLine(err)}; please report it with the kuma-dp logs`, undefined);
     process.exit(ExitCode.FAILURE);
   };
   process.on('uncaughtException', bug);

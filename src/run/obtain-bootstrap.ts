@@ -122,7 +122,7 @@ async function localBootstrap(ctx: ObtainContext): Promise<Parsed> {
 export async function obtainBootstrap(ctx: ObtainContext): Promise<ObtainedBootstrap> {
   const local = ctx.settings.bootstrap === 'local';
   const origin = local ? 'the locally generated bootstrap' : "the control plane's bootstrap";
-  // A local bootstrap that does not parse is our template's fault (exit 2); the control plane's is its own (exit 1).
+  // A local bootstrap that fails the schema is the template's fault (exit 2); the control plane's is its own (exit 1).
   const blame = local ? ExitCode.USAGE : ExitCode.FAILURE;
   const { yaml, document, dataplaneAddress } = local ? await localBootstrap(ctx) : await remoteBootstrap(ctx);
   const verdict = await ctx.prepared.validator.validate(document, origin);

@@ -100,7 +100,7 @@ async function locateEnvoy(ctx: PrepareContext): Promise<{ envoyBinary: string; 
  * a broken template, token or Envoy binary is exit 2 at once, not five minutes of retries.
  */
 export async function prepare(ctx: PrepareContext): Promise<Prepared> {
-  // Start-up latency delays every deploy: the schema loads (on another thread) and Envoy answers
+  // Start-up latency delays every deploy: the schema loads (in its helper process) and Envoy answers
   // --version while the template and token are checked. An install (--envoy-version) waits until those are known good.
   const validator = ctx.validator ?? new BackgroundValidator();
   const hostFacts = Promise.all([detectSystemCaPath(), detectMaxMemoryBytes()]).then(([systemCaPath, maxHeapSizeBytes]) => ({ systemCaPath, maxHeapSizeBytes }));

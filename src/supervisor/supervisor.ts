@@ -67,6 +67,8 @@ function crashLine(tail: readonly string[]): string | undefined {
 
 const STARTING_POLL_MS = 100;
 const LIVE_POLL_MS = 1000;
+/** A tiny WATCHDOG_USEC must not turn the live poll into a stream of admin calls. */
+const MIN_LIVE_POLL_MS = 50;
 const EXTEND_EVERY_MS = 5000;
 
 export class Supervisor {
@@ -250,9 +252,9 @@ export class Supervisor {
     this.options.logger.info('Envoy is live', { pid: this.envoy?.pid });
   }
 
-  /** Often enough that every watchdog ping has a fresh admin answer to go by. */
+  /** Often enough that every watchdog ping has a fresh admin answer to go by, but never a busy loop. */
   private livePollMs(): number {
-    return Math.min(LIVE_POLL_MS, this.options.watchdogIntervalMs ?? LIVE_POLL_MS);
+    return Math.max(MIN_LIVE_POLL_MS, Math.min(LIVE_POLL_MS, this.options.watchdogIntervalMs ?? LIVE_POLL_MS));
   }
 
   private feedWatchdog(intervalMs: number): void {

@@ -1,5 +1,5 @@
-import { spawnSync } from 'node:child_process';
-import { chmodSync, copyFileSync, mkdirSync, utimesSync, writeFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { chmodSync, closeSync, constants, copyFileSync, mkdirSync, openSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
@@ -57,6 +57,27 @@ describe('kuma-dp envoy which: the fast path', function () {
       if (c.stdout !== undefined) expect(fast.stdout, label).to.equal(c.stdout);
       else expect(fast.stderr, label).to.match(/^Error: \S.*\n$/);
       expect({ stdout: fast.stdout, stderr: fast.stderr, code: fast.code }, label).to.deep.equal({ stdout: full.stdout, stderr: full.stderr, code: full.code });
+    }
+  });
+
+  it('an answer nobody reads any more is one line on stderr and exit 1, through either path', async () => {
+    const { cache } = fixture();
+    for (const args of [['envoy', 'which', '1.34.1'], ['--log-format', 'text', 'envoy', 'which', '1.34.1']]) {
+      // A FIFO whose only reader is gone: the first write fails with EPIPE, every time.
+      const fifo = join(makeTempDir('kdp-fifo'), 'out');
+      execFileSync('mkfifo', [fifo]);
+      const reader = openSync(fifo, constants.O_RDONLY | constants.O_NONBLOCK);
+      const writer = openSync(fifo, 'w');
+      closeSync(reader);
+      try {
+        const result = spawnSync(process.execPath, [KUMA_DP_BIN, ...args], { env: baseEnv({ KUMA_DP_CACHE_DIR: cache }), stdio: ['ignore', writer, 'pipe'], encoding: 'utf8' });
+        expect({ code: result.status, stderr: result.stderr }, args.join(' ')).to.deep.equal({
+          code: 1,
+          stderr: 'Error: could not write the answer: the reader of stdout has closed it\n',
+        });
+      } finally {
+        closeSync(writer);
+      }
     }
   });
 

@@ -111,6 +111,12 @@ describe('envoy install: pure parts', () => {
     expect(bad.problems.join('\n')).to.include('--envoy-version "1.x"').and.include('KUMA_DP_ENVOY_DOWNLOAD_BASE_URL').and.include('--envoy-versions-url');
     expect(bad.problems.join('\n')).to.include('KUMA_DP_DOWNLOAD_IDLE_TIMEOUT').and.include('KUMA_DP_DOWNLOAD_RETRIES');
     expect(bad.problems).to.include('KUMA_DP_DOWNLOAD_RETRIES must be a whole number, got "-1"');
+    // VERSION stands in for --envoy-version and its env var; both given on one command line are refused.
+    expect(resolveInstallOptions({}, { KUMA_DATAPLANE_RUNTIME_ENVOY_VERSION: '1.33' }, '1.34').settings.envoyVersion).to.equal('1.34');
+    expect(resolveInstallOptions({ envoyVersion: '1.35' }, {}, '1.34').problems).to.deep.equal([
+      'both VERSION "1.34" and --envoy-version "1.35" were given; give the version once',
+    ]);
+    expect(resolveInstallOptions({ downloadBaseUrl: 'x' }, {}, '1.x').problems).to.include('"1.x" is not an Envoy version; use X.Y.Z (e.g. 1.34.1), X.Y for its newest patch (1.34), or latest');
     expect(resolveInstallOptions({}, { KUMA_DP_DOWNLOAD_CONNECT_TIMEOUT: '0s' }).problems).to.deep.equal([
       'KUMA_DP_DOWNLOAD_CONNECT_TIMEOUT must be greater than 0, got "0s"',
     ]);

@@ -1,15 +1,18 @@
 import { spawn } from 'node:child_process';
 import { expect } from 'chai';
 import { processGroupGone } from '../../src/platform/process-group.js';
-import { waitForExit } from '../support/wait.js';
+import { waitFor, waitForExit } from '../support/wait.js';
 
 /** A group whose leader (a shell that does not exec) exits at once and leaves a member running. */
 async function groupOutlivingItsLeader(): Promise<{ pgid: number; member: number }> {
   const shell = spawn('sh', ['-c', 'sleep 30 & echo $!'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
   let out = '';
   shell.stdout!.setEncoding('utf8').on('data', (chunk: string) => (out += chunk));
+  const member = Number(await waitFor(() => (out.endsWith('\n') ? out.trim() : undefined), { timeoutMs: 5000, what: 'the member pid' }));
   await waitForExit(shell, 5000);
-  return { pgid: shell.pid!, member: Number(out.trim()) };
+  // Never 0: a kill of pid 0 would hit the test runner's own group.
+  expect(member).to.be.above(1);
+  return { pgid: shell.pid!, member };
 }
 
 describe('processGroupGone', function () {

@@ -51,7 +51,8 @@ describe('no orphan Envoy', function () {
     }, { timeoutMs: 5000, what: 'the schema check process' });
     dp.signal('SIGKILL');
     await dp.waitForExit();
-    await waitFor(() => processGone(check!), { timeoutMs: 2000, what: 'the schema check to exit with kuma-dp' });
+    // It notices once its synchronous warm-up is over, which takes seconds on a loaded machine.
+    await waitFor(() => processGone(check!), { timeoutMs: 10_000, what: 'the schema check to exit with kuma-dp' });
   });
 
   it('Ctrl-C to the whole process group reaches only kuma-dp, which drains first', async () => {

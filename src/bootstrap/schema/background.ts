@@ -24,8 +24,10 @@ export class BackgroundValidator {
     const here = import.meta.url;
     const file = here.includes('/dist/bundle/') ? './schema-check.js' : './check-process.js';
     this.child = fork(new URL(file, here), [], {
-      // Not kuma-dp's own node flags (an --inspect port, --cpu-prof): the check is a plain helper.
+      // Not kuma-dp's own node flags (an --inspect port, --cpu-prof), from argv or NODE_OPTIONS:
+      // the check is a plain helper.
       execArgv: [],
+      env: { ...process.env, NODE_OPTIONS: '' },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
@@ -37,7 +39,8 @@ export class BackgroundValidator {
       this.pending.delete(id);
     });
     this.child.on('error', (err) => this.fail(err));
-    this.child.on('exit', (code, signal) => {
+    // 'close', not 'exit': by then its stderr has been read to the end.
+    this.child.on('close', (code, signal) => {
       const lastLine = this.stderrTail.trim().split('\n').pop();
       this.fail(new Error(`it exited (${signal ?? `code ${code}`})${lastLine ? `: ${lastLine}` : ''}`));
     });

@@ -6,6 +6,11 @@ import { validateBootstrap, warmUpSchema } from './validate.js';
  */
 // Ctrl-C reaches the whole process group; kuma-dp decides when the check ends, not the terminal.
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
+// A failure of the check itself reaches kuma-dp's error line as its own message, not a stack trace.
+process.on('uncaughtException', (err) => {
+  process.stderr.write(`${err.message}\n`);
+  process.exit(1);
+});
 // kuma-dp closed the channel, or died: nothing will ask any more.
 process.on('disconnect', () => process.exit(0));
 warmUpSchema();

@@ -56,12 +56,6 @@ function xzStream(path: string, source: string, fail: (err: Error) => void): { s
  * entries add up to more than `maxBytes`: an Envoy tarball has none of these, so any of them means
  * a broken or hostile source.
  */
-/** Writing the unpacked binary failed (a full or read-only cache): the archive is not to blame. */
-function writeFailure(err: NodeJS.ErrnoException): KumaDpError | undefined {
-  if (!err.syscall || err.syscall.startsWith('spawn')) return undefined;
-  return cacheWriteError(err.path ?? 'the unpacked Envoy', err);
-}
-
 export async function extractEnvoyBinary(archive: string, dest: string, { source, maxBytes }: ExtractOptions): Promise<void> {
   // By content, not by name, as func-e does: tar's parser detects gzip itself.
   const isXz = (await magic(archive)).equals(XZ);
@@ -73,7 +67,7 @@ export async function extractEnvoyBinary(archive: string, dest: string, { source
       if (settled) return;
       settled = true;
       input?.stop();
-      reject(err instanceof KumaDpError ? err : writeFailure(err as NodeJS.ErrnoException) ?? new KumaDpError(`cannot unpack ${source}: ${err.message}`, { cause: err }));
+      reject(err instanceof KumaDpError ? err : new KumaDpError(`cannot unpack ${source}: ${err.message}`, { cause: err }));
     };
     const refuse = (why: string): void =>
       fail(new KumaDpError(`refusing the archive ${source}: ${why}`, { hint: 'check --envoy-versions-url; the tarball should hold only <dir>/bin/envoy and plain files' }));
@@ -100,7 +94,8 @@ export async function extractEnvoyBinary(archive: string, dest: string, { source
         out.on('close', done);
         out.on('error', broken);
       });
-      writing.catch(fail);
+      // A full or read-only cache: the archive is not to blame.
+      writing.catch((err: NodeJS.ErrnoException) => fail(cacheWriteError(dest, err)));
       entry.pipe(out);
     });
     parser.on('error', (err: Error) => fail(err));

@@ -148,8 +148,13 @@ export function resolveInstallOptions(
     if (url) settings.versionsUrl = url;
   }
 
-  // A VERSION argument (`envoy install 1.34`) stands in for --envoy-version and its env var.
-  const version = versionArgument !== undefined ? { value: versionArgument, origin: '' } : raw('envoyVersion');
+  // A VERSION argument (`envoy install 1.34`) stands in for --envoy-version and its env var; both
+  // on one command line would be two answers.
+  const fromSettings = raw('envoyVersion');
+  if (versionArgument !== undefined && fromSettings.origin.startsWith('--')) {
+    problems.push(`both VERSION "${versionArgument}" and --envoy-version "${String(fromSettings.value)}" were given; give the version once`);
+  }
+  const version = versionArgument !== undefined ? { value: versionArgument, origin: '' } : fromSettings;
   if (version.value !== undefined && (version.value !== '' || versionArgument !== undefined)) {
     const spec = parseVersionSpec(String(version.value));
     if (spec) settings.envoyVersion = formatVersionSpec(spec);
