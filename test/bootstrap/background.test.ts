@@ -53,6 +53,17 @@ describe('BackgroundValidator (the schema check process)', function () {
     expect((await rejectionOf(validator.validate(GOOD, 'later'), KumaDpError)).message).to.equal(failure.message);
   });
 
+  it('a document nested deeper than it can be sent is refused as the document\'s problem, and the check goes on', async () => {
+    validator = new BackgroundValidator();
+    let innermost: Record<string, unknown> = {};
+    const deep = { static_resources: { clusters: [{ name: 'x', metadata: { filter_metadata: { a: innermost } } }] } };
+    for (let depth = 0; depth < 20_000; depth++) innermost = innermost.k = {};
+    const verdict = await validator.validate(deep, 'deep');
+    expect(verdict.ok).to.equal(false);
+    if (!verdict.ok) expect(verdict.summary).to.match(/^deep: \(root\): nested too deeply to check \(Maximum call stack size exceeded\)$/);
+    expect(await validator.validate(GOOD, 'next')).to.deep.equal({ ok: true });
+  });
+
   it('ignores a terminal Ctrl-C (kuma-dp decides when it ends)', async () => {
     validator = new BackgroundValidator();
     await validator.validate(GOOD, 'warm');

@@ -54,10 +54,18 @@ export class BackgroundValidator {
     if (this.failure) return Promise.reject(this.failed(this.failure));
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
+      try {
+        this.child.send({ id, document, source }, (err) => {
+          if (err) this.fail(err);
+        });
+      } catch (err) {
+        // Serialising happens here, synchronously: a document nested deeper than the stack allows
+        // cannot be sent, nor loaded by Envoy. It is the document's problem, not the check's.
+        const problem = { path: '(root)', message: `nested too deeply to check (${(err as Error).message})` };
+        resolve({ ok: false, problems: [problem], summary: `${source}: ${problem.path}: ${problem.message}` });
+        return;
+      }
       this.pending.set(id, { resolve, reject });
-      this.child.send({ id, document, source }, (err) => {
-        if (err) this.fail(err);
-      });
     });
   }
 
