@@ -18,7 +18,8 @@ describe('kuma-dp run: the core path against the doubles', function () {
   after(cleanupTempDirs);
 
   it('fetches the bootstrap, starts Envoy with kuma-dp argv exactly, and drains on SIGTERM (exit 0)', async () => {
-    const dp = fx.start(['--drain-time', '1s', '--concurrency', '3', '--envoy-log-level', 'warning']);
+    // An open connection keeps the drain at its full second, so TERMINATING is there to be seen.
+    const dp = fx.start(['--drain-time', '1s', '--concurrency', '3', '--envoy-log-level', 'warning'], { env: { ENVOY_DOUBLE_CONNECTIONS: 'a=1' } });
     await fx.waitLive(dp);
 
     const argv = eventsOf(fx.record(), 'argv')[0]!.argv;
