@@ -1,12 +1,14 @@
+import { spawnSync } from 'node:child_process';
 import { renameSync, rmSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { schemaCheckSnapshotName } from '../src/bootstrap/schema/background.js';
 
 /**
- * Bundles the compiled CLI (dist/src) into dist/bundle: in this kind of sandbox the ESM loader
- * pays per file, and one bundle halves the time from `kuma-dp run` to Envoy's exec (README,
- * performance). Dynamic imports stay separate chunks, so install and schema code still load
- * only when used. bin/kuma-dp falls back to dist/src when there is no up-to-date bundle. A
- * separate CommonJS bundle answers `envoy which` (src/cli/fast-path.ts).
+ * Bundles the compiled CLI (dist/src) into dist/bundle, as CommonJS: the ESM loader pays per file
+ * and has no compile cache on Node.js 20, while one CommonJS file can be loaded with V8's code
+ * cache (src/platform/code-cache.ts). Modules imported dynamically are still evaluated only when
+ * used. bin/kuma-dp falls back to dist/src when there is no up-to-date bundle. The small
+ * launcher.cjs answers `envoy which` without loading the rest (src/cli/launcher.ts).
  */
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const OUT = `${ROOT}dist/bundle`;
@@ -23,32 +25,50 @@ try {
   process.exit(0);
 }
 const started = performance.now();
+// CommonJS with import.meta.url kept meaningful (package-root.ts, background.ts find files by it).
+const commonJs = {
+  bundle: true,
+  format: 'cjs',
+  platform: 'node',
+  target: 'node20.19',
+  define: { 'import.meta.url': '__kumaDpModuleUrl' },
+  banner: { js: "const __kumaDpModuleUrl = require('node:url').pathToFileURL(__filename).href;" },
+  logLevel: 'warning',
+} as const;
 await esbuild.build({
+  ...commonJs,
   entryPoints: {
     main: `${ROOT}dist/src/cli/main.js`,
     'schema-check': `${ROOT}dist/src/bootstrap/schema/check-process.js`,
   },
   outdir: STAGING,
-  bundle: true,
-  splitting: true,
-  format: 'esm',
-  platform: 'node',
-  target: 'node20.19',
-  banner: { js: "import { createRequire as __kumaDpRequire } from 'node:module'; const require = __kumaDpRequire(import.meta.url);" },
-  logLevel: 'warning',
+  outExtension: { '.js': '.cjs' },
+  // Less to read and hash at every start; names stay, for stack traces in bug reports.
+  minifyWhitespace: true,
+  minifySyntax: true,
 });
-// `envoy which` without options, loaded by bin/kuma-dp without commander or the ESM loader.
+// Loaded by bin/kuma-dp for every command: a plain `envoy which` is answered without the CLI bundle.
 await esbuild.build({
-  entryPoints: [`${ROOT}dist/src/cli/fast-path.js`],
-  outfile: `${STAGING}/fast-path.cjs`,
-  bundle: true,
+  ...commonJs,
+  entryPoints: [`${ROOT}dist/src/cli/launcher.js`],
+  outfile: `${STAGING}/launcher.cjs`,
   // Every millisecond of parsing shows against a bare node start; the messages are strings and stay.
   minify: true,
-  format: 'cjs',
-  platform: 'node',
-  target: 'node20.19',
-  logLevel: 'warning',
 });
+buildSchemaCheckSnapshot();
 rmSync(OUT, { recursive: true, force: true });
 renameSync(STAGING, OUT);
 console.log(`bundle: dist/bundle written (${Math.round(performance.now() - started)} ms)`);
+
+/**
+ * The schema check as a startup snapshot for this node (background.ts uses it when the running
+ * node is the same one). Without it the check starts from its bundle: slower, same verdicts.
+ */
+function buildSchemaCheckSnapshot(): void {
+  const blob = `${STAGING}/${schemaCheckSnapshotName()}`;
+  const built = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', `${STAGING}/schema-check.cjs`], { encoding: 'utf8' });
+  if (built.status === 0) return;
+  rmSync(blob, { force: true });
+  const reason = (built.error?.message ?? built.stderr.trim().split('\n').pop()) || `exit ${built.status ?? built.signal}`;
+  console.warn(`bundle: no startup snapshot of the schema check (${reason}); it will start from its bundle`);
+}

@@ -1,6 +1,7 @@
 import { resolve } from 'node:path';
 import { LOG_FORMATS, LOG_LEVELS, Logger, type LogFormat, type LogLevel } from '../logging/logger.js';
 import { ConfigError } from '../errors.js';
+import type { EarlyStart } from './early-start.js';
 
 export interface RootOptions {
   logLevel?: string;
@@ -16,13 +17,14 @@ export interface CliContext {
   cwd: string;
   /** The kuma-dp executable (bin/kuma-dp), for "Envoy next to kuma-dp". */
   selfPath: string;
+  early: EarlyStart;
 }
 
 /**
  * `announceLogFile`: say on stdout where the logs go, as kuma-dp does for `run`; commands whose
  * stdout is their answer (`envoy which`, `bootstrap generate`) stay clean for `$(...)`.
  */
-export function createContext(options: RootOptions, env: NodeJS.ProcessEnv, selfPath: string, announceLogFile: boolean): CliContext {
+export function createContext(options: RootOptions, env: NodeJS.ProcessEnv, selfPath: string, announceLogFile: boolean, early: EarlyStart = {}): CliContext {
   const problems: string[] = [];
   const logLevel = (options.logLevel ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`unknown log level "${options.logLevel}" (--log-level); use off, info or debug`);
@@ -39,5 +41,5 @@ export function createContext(options: RootOptions, env: NodeJS.ProcessEnv, self
       hint: 'point it at a writable file',
     });
   }
-  return { logger, logLevel, logFormat, env, cwd: process.cwd(), selfPath };
+  return { logger, logLevel, logFormat, env, cwd: process.cwd(), selfPath, early };
 }

@@ -6,9 +6,9 @@ import { OUTPUT_CLOSED } from './fatal-line.js';
 /**
  * `kuma-dp envoy which [VERSION]` with no options, answered without commander and the rest of the
  * CLI: scripts run it on every start, and a full CLI load costs twice a bare `node` start (README,
- * performance). bin/kuma-dp loads this (as a CommonJS bundle) for `envoy which` only; anything
- * else, options and `--help` included, returns undefined and goes to the full CLI, which gives
- * the same answers through the same envoyWhich().
+ * performance). bin/kuma-dp's launcher (launcher.ts) asks here first; anything but a plain
+ * `envoy which`, options and `--help` included, returns undefined and goes to the full CLI, which
+ * gives the same answers through the same envoyWhich().
  */
 export async function fastPath(args: readonly string[], selfDir: string): Promise<number | undefined> {
   const [command, subcommand, version, ...rest] = args;

@@ -9,6 +9,7 @@ import { envoyCommand } from './envoy.js';
 import type { CommandResult } from './result.js';
 import { fatalLine, OUTPUT_CLOSED } from './fatal-line.js';
 import { packagePath } from '../package-root.js';
+import type { EarlyStart } from './early-start.js';
 
 const SELF_PATH = packagePath('bin', 'kuma-dp');
 
@@ -17,7 +18,7 @@ interface Refusal {
   command?: Command;
 }
 
-function buildProgram(onResult: (result: CommandResult) => void, refusal: Refusal): Command {
+function buildProgram(onResult: (result: CommandResult) => void, refusal: Refusal, early: EarlyStart): Command {
   let ctx: CliContext | undefined;
   const program = new Command('kuma-dp')
     .description('Data plane wrapper of the Kuma service mesh: runs and supervises Envoy')
@@ -27,7 +28,7 @@ function buildProgram(onResult: (result: CommandResult) => void, refusal: Refusa
     .showHelpAfterError(false)
     .exitOverride();
   const context = (announceLogFile = false) => {
-    ctx ??= createContext(program.opts<RootOptions>(), process.env, SELF_PATH, announceLogFile);
+    ctx ??= createContext(program.opts<RootOptions>(), process.env, SELF_PATH, announceLogFile, early);
     return ctx;
   };
   // Root flags are checked for every command, even those that log nothing.
@@ -65,8 +66,11 @@ function commanderLine(err: CommanderError, refused: Command | undefined): strin
   return `${message}; see '${commandPath(refused)} --help'`;
 }
 
-/** Parses argv, runs the command, and sets the exit code; every failure is one line on stderr. */
-export async function main(argv: string[]): Promise<void> {
+/**
+ * Parses argv, runs the command, and sets the exit code; every failure is one line on stderr.
+ * `early`: what bin/kuma-dp's launcher started before loading the CLI.
+ */
+export async function main(argv: string[], early: EarlyStart = {}): Promise<void> {
   // A bug must still end in one line, not a stack trace; Envoy dies with us (parent-death signal).
   const bug = (err: unknown) => {
     // `kuma-dp envoy which | head -c0`: no bug, the reader just went away.
@@ -78,7 +82,7 @@ export async function main(argv: string[]): Promise<void> {
   process.on('unhandledRejection', bug);
   let result: CommandResult | undefined;
   const refusal: Refusal = {};
-  const program = buildProgram((r) => (result = r), refusal);
+  const program = buildProgram((r) => (result = r), refusal, early);
   if (argv.length <= 2) {
     program.outputHelp();
     return;

@@ -44,8 +44,8 @@ export function runCommand(context: () => CliContext, done: (result: CommandResu
       const ctx = context();
       const resolved = resolveRun(cmd, ctx);
       const signals = new SignalRouter().install();
-      // The schema check's process starts before the run job's modules load: it needs ~300 ms of
-      // CPU to be ready, the longest stretch between `kuma-dp run` and Envoy's exec.
+      // The schema check's process starts before the run job's modules load: its start-up is the
+      // longest stretch of CPU between `kuma-dp run` and Envoy's exec.
       const validator = new BackgroundValidator();
       try {
         // Loaded only once the flags are known to be good: a bad flag exits without paying for it.
@@ -59,6 +59,7 @@ export function runCommand(context: () => CliContext, done: (result: CommandResu
           signals,
           stdin: process.stdin,
           selfPath: ctx.selfPath,
+          envoyVersionRun: ctx.early.envoyVersion,
         });
         done(outcome);
       } finally {

@@ -1,6 +1,6 @@
-import { execFile } from 'node:child_process';
 import semver from 'semver';
 import { ConfigError } from '../errors.js';
+import { startVersionRun, VERSION_TIMEOUT_MS, type VersionRun } from './version-run.js';
 
 export interface EnvoyVersion {
   /** The release, e.g. `1.34.1` or `1.20.0-dev`. */
@@ -38,26 +38,23 @@ export class EnvoyVersionError extends ConfigError {
   }
 }
 
-/** Runs `<binary> --version` (stdout only, as kuma-dp does) and parses it. */
-export function readEnvoyVersion(binary: string, timeoutMs = 10_000): Promise<EnvoyVersion> {
-  return new Promise((resolve, reject) => {
-    execFile(binary, ['--version'], { timeout: timeoutMs, maxBuffer: 1 << 20 }, (err, stdout, stderr) => {
-      if (err) {
-        const detail = err.killed
-          ? `it did not answer within ${timeoutMs / 1000}s`
-          : (stderr || err.message).trim().split('\n').pop();
-        reject(
-          new EnvoyVersionError(binary, `failed to run with --version: ${detail}`, 'check that it is an Envoy executable for this platform, or point --binary-path at one'),
-        );
-        return;
-      }
-      try {
-        resolve(parseEnvoyVersion(stdout));
-      } catch (parseErr) {
-        reject(new EnvoyVersionError(binary, `printed no usable version: ${(parseErr as Error).message}`, 'check that --binary-path points at Envoy'));
-      }
-    });
-  });
+/**
+ * Runs `<binary> --version` (stdout only, as kuma-dp does) and parses it; `started` is used
+ * instead when it is a run of the same binary (the launcher's early start for `run`).
+ */
+export async function readEnvoyVersion(binary: string, timeoutMs = VERSION_TIMEOUT_MS, started?: VersionRun): Promise<EnvoyVersion> {
+  const run = started?.binary === binary && started.timeoutMs === timeoutMs ? started : startVersionRun(binary, timeoutMs);
+  run.hold();
+  const { error, timedOut, stdout, stderr } = await run.output;
+  if (error) {
+    const detail = timedOut ? `it did not answer within ${timeoutMs / 1000}s` : (stderr || error.message).trim().split('\n').pop();
+    throw new EnvoyVersionError(binary, `failed to run with --version: ${detail}`, 'check that it is an Envoy executable for this platform, or point --binary-path at one');
+  }
+  try {
+    return parseEnvoyVersion(stdout);
+  } catch (parseErr) {
+    throw new EnvoyVersionError(binary, `printed no usable version: ${(parseErr as Error).message}`, 'check that --binary-path points at Envoy');
+  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { parseCaBundle } from '../bootstrap/ca-bundle.js';
 import type { InstallSettings } from '../envoy/install/options.js';
 import { resolveEnvoyBinary } from '../envoy/install/ensure-envoy.js';
 import { isCompatible, readEnvoyVersion, type EnvoyVersion } from '../envoy/version.js';
+import type { VersionRun } from '../envoy/version-run.js';
 import { PINNED_ENVOY_VERSION } from '../version.js';
 import { prepareWorkDir, type WorkDir } from '../platform/workdir.js';
 import { BackgroundValidator } from '../bootstrap/schema/background.js';
@@ -50,6 +51,8 @@ export interface PrepareContext {
   selfPath: string;
   /** Started early by the caller when it can; otherwise prepare starts one. */
   validator?: BackgroundValidator;
+  /** `--version` started by the launcher; used when it ran the binary found here. */
+  envoyVersionRun?: VersionRun | undefined;
 }
 
 async function loadDataplane(ctx: PrepareContext): Promise<RenderedDataplane | undefined> {
@@ -92,7 +95,7 @@ async function locateEnvoy(ctx: PrepareContext): Promise<{ envoyBinary: string; 
     logger: ctx.logger,
     signal: ctx.signal,
   });
-  return { envoyBinary, source, version: await readEnvoyVersion(envoyBinary) };
+  return { envoyBinary, source, version: await readEnvoyVersion(envoyBinary, undefined, ctx.envoyVersionRun) };
 }
 
 /**

@@ -1,5 +1,11 @@
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { expect } from 'chai';
-import { BackgroundValidator } from '../../src/bootstrap/schema/background.js';
+import { BackgroundValidator, checkProcessLaunch, schemaCheckSnapshotName } from '../../src/bootstrap/schema/background.js';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
+import { packageCopy } from '../support/package-copy.js';
+import { runFixture } from '../support/run-fixture.js';
+import { cleanupTempDirs } from '../support/tmp.js';
 import { KumaDpError } from '../../src/errors.js';
 import { rejectionOf } from '../support/errors.js';
 import { childrenRunning, processGone } from '../support/kuma-dp.js';
@@ -69,5 +75,51 @@ describe('BackgroundValidator (the schema check process)', function () {
     await validator.validate(GOOD, 'warm');
     process.kill(helperPid(), 'SIGINT');
     expect(await validator.validate(GOOD, 'after SIGINT')).to.deep.equal({ ok: true });
+  });
+});
+
+describe('the schema check process from the bundle', function () {
+  this.timeout(30_000);
+  afterEach(cleanupTempDirs);
+
+  it('starts from its startup snapshot when there is one for this node, else from its script', () => {
+    const bundle = 'file:///opt/kuma-dp/dist/bundle/main.cjs';
+    const blob = `/opt/kuma-dp/dist/bundle/${schemaCheckSnapshotName()}`;
+    expect(checkProcessLaunch(bundle, (path) => path === blob)).to.deep.equal({
+      modulePath: '/opt/kuma-dp/dist/bundle/schema-check.cjs',
+      execArgv: ['--snapshot-blob', blob],
+    });
+    expect(checkProcessLaunch(bundle, () => false)).to.deep.equal({ modulePath: '/opt/kuma-dp/dist/bundle/schema-check.cjs', execArgv: [] });
+    expect(checkProcessLaunch('file:///opt/kuma-dp/dist/src/bootstrap/schema/background.js', () => true)).to.deep.equal({
+      modulePath: '/opt/kuma-dp/dist/src/bootstrap/schema/check-process.js',
+      execArgv: [],
+    });
+    expect(schemaCheckSnapshotName('v20.20.2', 'x64')).to.equal('schema-check-v20.20.2-x64.blob');
+  });
+
+  it('gives the same verdicts with and without the snapshot: a good bootstrap starts Envoy, a bad one is named', async () => {
+    const { defaultBootstrapYaml } = await import('../doubles/kuma-cp-double.js');
+    expect(existsSync(join(PACKAGE_ROOT, 'dist', 'bundle', schemaCheckSnapshotName())), 'the build made a snapshot for this node').to.equal(true);
+    for (const omit of [[], [schemaCheckSnapshotName()]]) {
+      const { bin } = packageCopy({ omit });
+      const label = omit.length ? 'without the snapshot' : 'from the snapshot';
+      const good = await runFixture();
+      try {
+        const dp = good.start([], { bin });
+        await good.waitLive(dp);
+        dp.signal('SIGTERM');
+        expect((await dp.waitForExit()).code, label).to.equal(0);
+      } finally {
+        await good.close();
+      }
+      const bad = await runFixture({ cp: { bootstrapForRequest: (req) => defaultBootstrapYaml(req.body).replace(/^admin:/m, 'admn: {}\nadmin:') } });
+      try {
+        const dp = bad.start([], { bin });
+        expect((await dp.waitForExit()).code, label).to.equal(1);
+        expect(dp.stderr().trim().split('\n').at(-1), label).to.match(/^Error: the control plane's bootstrap fails Envoy's schema at admn/);
+      } finally {
+        await bad.close();
+      }
+    }
   });
 });

@@ -1,12 +1,10 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, copyFileSync, mkdirSync, openSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, closeSync, constants, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { expect } from 'chai';
 import { baseEnv, KUMA_DP_BIN, runKumaDp } from '../support/kuma-dp.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
-
-const PACKAGE_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
+import { packageCopy } from '../support/package-copy.js';
 
 function executable(path: string): string {
   mkdirSync(join(path, '..'), { recursive: true });
@@ -96,21 +94,10 @@ describe('kuma-dp envoy which: the fast path', function () {
 
   it('bin/kuma-dp takes it for the plain form only, and never loads the full CLI for it', () => {
     // A copy of the package whose full CLI cannot load: only the fast path can answer.
-    const root = makeTempDir('kdp-which-pkg');
-    mkdirSync(join(root, 'bin'));
-    copyFileSync(KUMA_DP_BIN, join(root, 'bin', 'kuma-dp'));
-    copyFileSync(join(PACKAGE_ROOT, 'bin', 'package.json'), join(root, 'bin', 'package.json'));
-    mkdirSync(join(root, 'dist', 'bundle'), { recursive: true });
-    mkdirSync(join(root, 'dist', 'src', 'cli'), { recursive: true });
-    copyFileSync(join(PACKAGE_ROOT, 'dist', 'bundle', 'fast-path.cjs'), join(root, 'dist', 'bundle', 'fast-path.cjs'));
-    writeFileSync(join(root, 'dist', 'bundle', 'main.js'), "export function main() { process.stderr.write('full CLI\\n'); process.exitCode = 42; }\n");
-    writeFileSync(join(root, 'dist', 'src', 'cli', 'main.js'), "export function main() { process.exitCode = 43; }\n");
-    const past = new Date(Date.now() - 60_000);
-    utimesSync(join(root, 'dist', 'src', 'cli', 'main.js'), past, past);
-
+    const { bin } = packageCopy({ replace: { 'main.cjs': "exports.main = () => { process.stderr.write('full CLI\\n'); process.exitCode = 42; };\n" } });
     const { cache } = fixture();
     const run = (...args: string[]) =>
-      spawnSync(process.execPath, [join(root, 'bin', 'kuma-dp'), ...args], { env: baseEnv({ KUMA_DP_CACHE_DIR: cache }), encoding: 'utf8' });
+      spawnSync(process.execPath, [bin, ...args], { env: baseEnv({ KUMA_DP_CACHE_DIR: cache }), encoding: 'utf8' });
     const plain = run('envoy', 'which', '1.34.1');
     expect({ code: plain.status, stdout: plain.stdout, stderr: plain.stderr }).to.deep.equal({
       code: 0,

@@ -5,7 +5,7 @@ import { fileURLToPath } from 'node:url';
 /** Absolute path of the compiled double (dist/test/doubles/envoy-double.js). */
 export const ENVOY_DOUBLE_SCRIPT = fileURLToPath(new URL('./envoy-double.js', import.meta.url));
 
-const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
+export const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 export interface InstallOptions {
   /** File name in `dir`; default `envoy`. */

@@ -1,8 +1,9 @@
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { ConfigError } from '../../src/errors.js';
 import { isCompatible, parseEnvoyVersion, readEnvoyVersion, supportsDrainSkipExit } from '../../src/envoy/version.js';
+import { startVersionRun } from '../../src/envoy/version-run.js';
 import { rejectionOf, thrownBy } from '../support/errors.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
 
@@ -64,5 +65,20 @@ describe('Envoy --version', function () {
     const chatty = script('echo "usage: envoy [options]"');
     const unusable = await rejectionOf(readEnvoyVersion(chatty), ConfigError);
     expect(unusable.line).to.equal(`Envoy binary ${chatty} printed no usable version: no "version:" line in the output: "usage: envoy [options]"; check that --binary-path points at Envoy`);
+  });
+
+  it('reads a run started earlier when it ran the same binary, and runs its own otherwise', async () => {
+    const counting = (release: string) => {
+      const calls = join(makeTempDir('kdp-version-calls'), 'calls');
+      return { calls, path: script(`echo x >> '${calls}'; echo "envoy  version: abc/${release}/Clean/RELEASE/BoringSSL"`) };
+    };
+    const guessed = counting('1.34.1');
+    const early = startVersionRun(guessed.path);
+    expect((await readEnvoyVersion(guessed.path, undefined, early)).version).to.equal('1.34.1');
+    expect(readFileSync(guessed.calls, 'utf8'), 'the early run only').to.equal('x\n');
+
+    const other = counting('1.33.2');
+    expect((await readEnvoyVersion(other.path, undefined, startVersionRun(guessed.path))).version, 'a wrong guess is not used').to.equal('1.33.2');
+    expect(readFileSync(other.calls, 'utf8')).to.equal('x\n');
   });
 });

@@ -24,6 +24,8 @@ export interface SpawnOptions {
   stdin?: string;
   /** Own process group, so a test can signal the whole group like a terminal's Ctrl-C. */
   detached?: boolean;
+  /** Another package's bin/kuma-dp (support/package-copy.ts); the checkout's by default. */
+  bin?: string;
 }
 
 /** Only what a test sets, plus PATH and HOME: a developer's KUMA_* variables must not leak in. */
@@ -48,7 +50,7 @@ export function killLeftoverKumaDps(): number {
 }
 
 export function spawnKumaDp(args: string[], options: SpawnOptions = {}): KumaDpProcess {
-  const child = spawn(process.execPath, [KUMA_DP_BIN, ...args], {
+  const child = spawn(process.execPath, [options.bin ?? KUMA_DP_BIN, ...args], {
     env: options.env ?? baseEnv(),
     cwd: options.cwd,
     stdio: ['pipe', 'pipe', 'pipe'],

@@ -1,0 +1,34 @@
+import { join } from 'node:path';
+import { fastPath } from './fast-path.js';
+import { startEarly, type EarlyStart } from './early-start.js';
+import { requireWithCodeCache } from '../platform/code-cache.js';
+
+/**
+ * Long enough for `run` to have reached Envoy's exec: its code cache should hold the whole start
+ * path, which is what it is for. A run that ends sooner (a bad flag) leaves the cache unwritten.
+ */
+const RUN_CACHE_DELAY_MS = 2000;
+
+/**
+ * What bin/kuma-dp calls when the bundle is up to date: a plain `envoy which` is answered here
+ * (fast-path.ts); anything else loads the CLI bundle with V8's code cache, `run` after starting
+ * what it can (early-start.ts). `run` and the other commands keep separate caches: each holds
+ * the functions its own command compiled.
+ */
+export async function launch(argv: string[], binDir: string): Promise<void> {
+  const args = argv.slice(2);
+  const answered = await fastPath(args, binDir);
+  if (answered !== undefined) {
+    process.exitCode = answered;
+    return;
+  }
+  const early = await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir });
+  const bundleDir = join(binDir, '..', 'dist', 'bundle');
+  const command = args.includes('run') ? 'run' : 'cli';
+  const cli = requireWithCodeCache(join(bundleDir, 'main.cjs'), join(bundleDir, 'code-cache', `${command}-${process.version}-${process.arch}.v8`));
+  if (!cli.cacheHit) {
+    if (command === 'run') setTimeout(() => cli.saveCache(), RUN_CACHE_DELAY_MS).unref();
+    else process.once('exit', () => cli.saveCache());
+  }
+  await (cli.exports.main as (argv: string[], early: EarlyStart) => Promise<void>)(argv, early);
+}

@@ -1,0 +1,65 @@
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import Module, { createRequire } from 'node:module';
+import { dirname } from 'node:path';
+import { constants, Script } from 'node:vm';
+
+export interface CachedModule {
+  exports: Record<string, unknown>;
+  /** Whether the cache file held code V8 accepted. */
+  cacheHit: boolean;
+  /**
+   * Writes the code compiled so far (every function run until now, not only the top level) to
+   * the cache file, when it was missing or rejected. Never throws: a read-only install only
+   * loses the speed-up.
+   */
+  saveCache(): void;
+}
+
+/**
+ * Loads a CommonJS bundle the way `require` does, with V8's code cache: Node.js 20 has no compile
+ * cache of its own (`module.enableCompileCache` is Node 22), and compiling the bundle is a third
+ * of the time from `kuma-dp run` to Envoy's exec. V8 checks the cache against the source, its own
+ * version and flags, and ignores one that does not match; a rejected or missing cache is written
+ * again by saveCache().
+ */
+export function requireWithCodeCache(file: string, cacheFile: string): CachedModule {
+  const source = readFileSync(file, 'utf8');
+  let cachedData: Buffer | undefined;
+  try {
+    cachedData = readFileSync(cacheFile);
+  } catch {
+    cachedData = undefined;
+  }
+  const script = new Script(Module.wrap(source), {
+    filename: file,
+    cachedData,
+    // An import() left in a dependency (an optional package) resolves as it would outside vm.
+    importModuleDynamically: constants.USE_MAIN_CONTEXT_DEFAULT_LOADER,
+  });
+  const cacheHit = cachedData !== undefined && !script.cachedDataRejected;
+  const module = { exports: {} as Record<string, unknown> };
+  const wrapper = script.runInThisContext() as (exports: unknown, require: NodeJS.Require, module: unknown, filename: string, dirname: string) => void;
+  wrapper(module.exports, createRequire(file), module, file, dirname(file));
+  let saved = cacheHit;
+  return {
+    exports: module.exports,
+    cacheHit,
+    saveCache() {
+      if (saved) return;
+      saved = true;
+      // Written aside and renamed: instances starting side by side never read half a file.
+      const staging = `${cacheFile}.${process.pid}.tmp`;
+      try {
+        mkdirSync(dirname(cacheFile), { recursive: true });
+        writeFileSync(staging, script.createCachedData(), { mode: 0o644 });
+        renameSync(staging, cacheFile);
+      } catch {
+        try {
+          rmSync(staging, { force: true });
+        } catch {
+          // No directory to have left it in.
+        }
+      }
+    },
+  };
+}

@@ -1,0 +1,110 @@
+import { chmodSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { expect } from 'chai';
+import { processGone, runKumaDp } from '../support/kuma-dp.js';
+import { packageCopy } from '../support/package-copy.js';
+import { runFixture, TOKEN, type RunFixture } from '../support/run-fixture.js';
+import { cleanupTempDirs } from '../support/tmp.js';
+import { waitFor } from '../support/wait.js';
+import { shellQuote } from '../doubles/envoy-binary.js';
+
+const cacheName = (command: 'run' | 'cli') => `${command}-${process.version}-${process.arch}.v8`;
+
+describe('bin/kuma-dp launcher: code cache and early start', function () {
+  this.timeout(30_000);
+  let fx: RunFixture;
+  beforeEach(async () => {
+    fx = await runFixture();
+  });
+  afterEach(async () => {
+    await fx.close();
+    cleanupTempDirs();
+  });
+
+  it("writes a command's code cache when it exits, leaves a usable one alone and rewrites one V8 refuses", async () => {
+    const { bin, bundleDir } = packageCopy();
+    const cache = join(bundleDir, 'code-cache', cacheName('cli'));
+    const first = await runKumaDp(['version'], { bin });
+    expect({ code: first.code, stderr: first.stderr }).to.deep.equal({ code: 0, stderr: '' });
+    expect(statSync(cache).size, 'cache size').to.be.above(10_000);
+    expect(statSync(cache).mode & 0o777).to.equal(0o644);
+
+    const past = new Date(Date.now() - 3_600_000);
+    utimesSync(cache, past, past);
+    const second = await runKumaDp(['version'], { bin });
+    expect(second.stdout).to.equal(first.stdout);
+    expect(Math.round(statSync(cache).mtimeMs), 'a cache V8 took is not written again').to.equal(past.getTime());
+
+    writeFileSync(cache, 'not a V8 code cache');
+    const third = await runKumaDp(['version'], { bin });
+    expect({ code: third.code, stdout: third.stdout, stderr: third.stderr }).to.deep.equal({ code: 0, stdout: first.stdout, stderr: '' });
+    expect(readFileSync(cache).subarray(0, 19).toString(), 'the refused cache was replaced').not.to.equal('not a V8 code cache');
+    expect(statSync(cache).size).to.be.above(10_000);
+    expect(readdirSync(join(bundleDir, 'code-cache')), 'no staging file left').to.deep.equal([cacheName('cli')]);
+  });
+
+  it('a code cache that cannot be written costs nothing but the speed-up', async () => {
+    const { bin, bundleDir } = packageCopy();
+    // A file where the cache directory should be: the directory cannot be made.
+    writeFileSync(join(bundleDir, 'code-cache'), '');
+    const result = await runKumaDp(['version'], { bin });
+    expect({ code: result.code, stderr: result.stderr }).to.deep.equal({ code: 0, stderr: '' });
+    expect(result.stdout).to.match(/^Kuma DP: /);
+    expect(readdirSync(bundleDir).filter((name) => name.includes('.tmp'))).to.deep.equal([]);
+  });
+
+  it('`run` writes its own cache once it has been up for two seconds', async () => {
+    const { bin, bundleDir } = packageCopy();
+    const cache = join(bundleDir, 'code-cache', cacheName('run'));
+    const dp = fx.start([], { bin });
+    await fx.waitLive(dp);
+    expect(existsSync(cache), 'not before the start path has run').to.equal(false);
+    await waitFor(() => existsSync(cache), { timeoutMs: 10_000, what: 'the run code cache' });
+    expect(statSync(cache).size).to.be.above(10_000);
+    dp.signal('SIGTERM');
+    expect((await dp.waitForExit()).code).to.equal(0);
+    expect(existsSync(join(bundleDir, 'code-cache', cacheName('cli'))), 'run keeps its own cache').to.equal(false);
+  });
+
+  it("runs Envoy's --version once, started before the CLI has loaded, without the inline token in its environment", async () => {
+    const calls = join(fx.dir, 'version-calls');
+    const envoy = join(fx.dir, 'envoy-wrapper');
+    writeFileSync(
+      envoy,
+      [
+        '#!/bin/bash',
+        `[ "$1" = --version ] && { printf '%s ' "$(date +%s%3N)" >> ${shellQuote(calls)}; env | grep -c KUMA_DATAPLANE_RUNTIME_TOKEN >> ${shellQuote(calls)}; }`,
+        `exec ${shellQuote(fx.envoyPath)} "$@"`,
+        '',
+      ].join('\n'),
+    );
+    chmodSync(envoy, 0o755);
+    const dp = fx.start(['--binary-path', envoy], { env: { KUMA_DATAPLANE_RUNTIME_TOKEN: TOKEN } });
+    await fx.waitLive(dp);
+    dp.signal('SIGTERM');
+    expect((await dp.waitForExit()).code).to.equal(0);
+
+    const lines = readFileSync(calls, 'utf8').trim().split('\n');
+    expect(lines, 'one --version per run').to.have.length(1);
+    const [at, tokenVariables] = lines[0]!.split(' ');
+    expect(tokenVariables, 'KUMA_DATAPLANE_RUNTIME_TOKEN in the environment of --version').to.equal('0');
+    const cliStarted = dp.stderr().split('\n').find((line) => line.includes('starting Data Plane'))!.split('\t')[0]!;
+    expect(Number(at), '--version ran before the CLI logged its first line').to.be.below(Date.parse(cliStarted));
+    expect(fx.cp.requests[0]!.body!.dataplaneToken, 'the control plane still gets the token').to.equal(TOKEN);
+    expect(fx.cp.requests[0]!.body!.version, 'the version it reported').to.have.nested.property('envoy.version', '1.34.1');
+  });
+
+  it('an early --version that hangs neither delays nor outlives a run its flags end', async () => {
+    const pidFile = join(fx.dir, 'version-pid');
+    const envoy = join(fx.dir, 'hanging-envoy');
+    writeFileSync(envoy, `#!/bin/bash\necho $$ > ${shellQuote(pidFile)}.tmp && mv ${shellQuote(pidFile)}.tmp ${shellQuote(pidFile)}\nexec sleep 30\n`);
+    chmodSync(envoy, 0o755);
+    const started = Date.now();
+    const result = await runKumaDp(fx.args(['--binary-path', envoy, '--drain-time', 'soon']), { env: fx.env });
+    expect(Date.now() - started, 'kuma-dp does not wait for it').to.be.below(3_000);
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.match(/--drain-time/);
+    const pid = await waitFor(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), { timeoutMs: 5_000, what: 'the --version pid' });
+    await waitFor(() => processGone(pid), { timeoutMs: 5_000, what: `the hanging --version (pid ${pid}) to be gone` });
+  });
+});
