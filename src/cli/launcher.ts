@@ -25,7 +25,7 @@ export async function launch(argv: string[], binDir: string): Promise<void> {
   const early = await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir });
   const bundleDir = join(binDir, '..', 'dist', 'bundle');
   const command = args.includes('run') ? 'run' : 'cli';
-  const cli = requireWithCodeCache(join(bundleDir, 'main.cjs'), join(bundleDir, 'code-cache', `${command}-${process.version}-${process.arch}.v8`));
+  const cli = requireWithCodeCache(join(bundleDir, 'main.wrapped.js'), join(bundleDir, 'code-cache', `${command}-${process.version}-${process.arch}.v8`));
   if (!cli.cacheHit) {
     if (command === 'run') setTimeout(() => cli.saveCache(), RUN_CACHE_DELAY_MS).unref();
     else process.once('exit', () => cli.saveCache());

@@ -13,7 +13,8 @@ const UNIT_MS: Record<string, number> = {
   h: 3_600_000,
 };
 
-const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|µs|μs|ms|s|m|h)/y;
+// µ (micro sign) and μ (Greek mu) as escapes: the bundle is ASCII (scripts/bundle.ts).
+const PART = /(\d+(?:\.\d*)?|\.\d+)(ns|us|\u00b5s|\u03bcs|ms|s|m|h)/y;
 
 /** Returns milliseconds, or throws an Error whose message explains the expected form. */
 export function parseDuration(text: string): number {

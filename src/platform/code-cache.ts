@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
-import Module, { createRequire } from 'node:module';
+import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { constants, Script } from 'node:vm';
 
@@ -21,16 +21,20 @@ export interface CachedModule {
  * of the time from `kuma-dp run` to Envoy's exec. V8 checks the cache against the source, its own
  * version and flags, and ignores one that does not match; a rejected or missing cache is written
  * again by saveCache().
+ *
+ * The file holds the module wrapper function itself, `(function (exports, require, module,
+ * __filename, __dirname) {…})`, in ASCII (scripts/bundle.ts): compiled as read, as Latin-1,
+ * without a decoded or concatenated copy, which would stay in kuma-dp's memory as long as it runs.
  */
 export function requireWithCodeCache(file: string, cacheFile: string): CachedModule {
-  const source = readFileSync(file, 'utf8');
+  const source = readFileSync(file, 'latin1');
   let cachedData: Buffer | undefined;
   try {
     cachedData = readFileSync(cacheFile);
   } catch {
     cachedData = undefined;
   }
-  const script = new Script(Module.wrap(source), {
+  const script = new Script(source, {
     filename: file,
     cachedData,
     // An import() left in a dependency (an optional package) resolves as it would outside vm.

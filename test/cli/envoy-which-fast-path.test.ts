@@ -94,7 +94,9 @@ describe('kuma-dp envoy which: the fast path', function () {
 
   it('bin/kuma-dp takes it for the plain form only, and never loads the full CLI for it', () => {
     // A copy of the package whose full CLI cannot load: only the fast path can answer.
-    const { bin } = packageCopy({ replace: { 'main.cjs': "exports.main = () => { process.stderr.write('full CLI\\n'); process.exitCode = 42; };\n" } });
+    const { bin } = packageCopy({
+      replace: { 'main.wrapped.js': "(function (exports) { exports.main = () => { process.stderr.write('full CLI\\n'); process.exitCode = 42; }; })\n" },
+    });
     const { cache } = fixture();
     const run = (...args: string[]) =>
       spawnSync(process.execPath, [bin, ...args], { env: baseEnv({ KUMA_DP_CACHE_DIR: cache }), encoding: 'utf8' });

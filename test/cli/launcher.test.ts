@@ -53,6 +53,13 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     expect(readdirSync(bundleDir).filter((name) => name.includes('.tmp'))).to.deep.equal([]);
   });
 
+  it('the bundle reads non-ASCII input as the source does (it is compiled as Latin-1, so it must be ASCII)', async () => {
+    // Go's micro sign and Greek mu; a broken escape in the bundle would refuse both.
+    const result = await runKumaDp(fx.args(['--drain-time', '1500\u00b5s', '--min-drain-time', '1500\u03bcs']), { env: { ...fx.env, KUMA_READINESS_PORT: 'bogus' } });
+    expect(result.code).to.equal(2);
+    expect(result.stderr).to.match(/KUMA_READINESS_PORT/).and.not.to.match(/drain-time/);
+  });
+
   it('`run` writes its own cache once it has been up for two seconds', async () => {
     const { bin, bundleDir } = packageCopy();
     const cache = join(bundleDir, 'code-cache', cacheName('run'));

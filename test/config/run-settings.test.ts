@@ -90,7 +90,7 @@ describe('run settings: flags, env vars and defaults', () => {
 });
 
 describe('Go durations', () => {
-  for (const [text, ms] of [['500ms', 500], ['30s', 30_000], ['1h30m', 5_400_000], ['1.5s', 1500], ['0', 0], ['2m3s', 123_000], ['100us', 0.1]] as const) {
+  for (const [text, ms] of [['500ms', 500], ['30s', 30_000], ['1h30m', 5_400_000], ['1.5s', 1500], ['0', 0], ['2m3s', 123_000], ['100us', 0.1], ['100\u00b5s', 0.1], ['100\u03bcs', 0.1]] as const) {
     it(`parses ${text}`, () => expect(parseDuration(text)).to.equal(ms));
   }
   for (const bad of ['', '5', '5x', '-1s', 's', '1h 30m']) {
