@@ -30,8 +30,8 @@ const PIPE_DRAIN_LIMIT_MS = 10_000;
 let execaModule: Promise<typeof import('execa')> | undefined;
 
 /**
- * Loading execa costs ~40 ms even from the bundle; `run` starts it while it waits for the control
- * plane and the schema check, so the launch itself does not pay for it.
+ * Loading execa costs ~10 ms of CPU even from the bundle; `run` starts it while it waits for the
+ * schema check's verdict, so neither the bootstrap request nor the launch waits for it.
  */
 export function preloadLauncher(): void {
   execaModule ??= import('execa');

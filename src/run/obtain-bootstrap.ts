@@ -28,6 +28,8 @@ export interface ObtainContext {
   env: NodeJS.ProcessEnv;
   logger: Logger;
   signal: AbortSignal;
+  /** Run once the document is with the schema check: kuma-dp has nothing else to do until it answers. */
+  whileChecking?: () => void;
 }
 
 async function remoteBootstrap(ctx: ObtainContext): Promise<Parsed> {
@@ -125,7 +127,9 @@ export async function obtainBootstrap(ctx: ObtainContext): Promise<ObtainedBoots
   // A local bootstrap that fails the schema is the template's fault (exit 2); the control plane's is its own (exit 1).
   const blame = local ? ExitCode.USAGE : ExitCode.FAILURE;
   const { yaml, document, dataplaneAddress } = local ? await localBootstrap(ctx) : await remoteBootstrap(ctx);
-  const verdict = await ctx.prepared.validator.validate(document, origin);
+  const checked = ctx.prepared.validator.validate(document, origin);
+  ctx.whileChecking?.();
+  const verdict = await checked;
   ctx.prepared.validator.close();
   if (!verdict.ok) {
     const first = verdict.problems[0]!;

@@ -123,8 +123,7 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
       // A taken port is a configuration problem: say so now, not after minutes of bootstrap retries.
       await assertPortFree(readinessProbeHost(ctx.env), settings.readinessPort);
       await stopStaleEnvoy(prepared.workDir.path, logger);
-      preloadLauncher();
-      const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: abort.signal });
+      const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: abort.signal, whileChecking: preloadLauncher });
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       const configPath = await writeBootstrapFile(prepared.workDir.path, bootstrap.yaml);
       logger.info('bootstrap configuration saved to a file', { path: configPath });
