@@ -1,7 +1,6 @@
 import { join } from 'node:path';
 import { fastPath } from './fast-path.js';
-import { startEarly, type EarlyStart } from './early-start.js';
-import { requireWithCodeCache } from '../platform/code-cache.js';
+import type { EarlyStart } from './early-start.js';
 
 /**
  * Long enough for `run` to have reached Envoy's exec: its code cache should hold the whole start
@@ -22,6 +21,8 @@ export async function launch(argv: string[], binDir: string): Promise<void> {
     process.exitCode = answered;
     return;
   }
+  // Imported here, not above: `envoy which` must not pay for loading child_process and vm.
+  const [{ startEarly }, { requireWithCodeCache }] = await Promise.all([import('./early-start.js'), import('../platform/code-cache.js')]);
   const early = await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir });
   const bundleDir = join(binDir, '..', 'dist', 'bundle');
   const command = args.includes('run') ? 'run' : 'cli';
