@@ -28,6 +28,12 @@ export interface LogRelayOptions {
   transform?: LineTransform;
   /** Told once when the output fails and Envoy's output starts being lost. */
   logger?: Logger;
+  /**
+   * Called after every collectEveryBytes read (default 2 MiB): the read buffers become garbage at
+   * once, and a collection keeps them from piling up (platform/young-gc.ts).
+   */
+  collectGarbage?: () => void;
+  collectEveryBytes?: number;
 }
 
 const NEWLINE = 0x0a;
@@ -218,13 +224,16 @@ export class LogRelay {
   private readonly transform: LineTransform | undefined;
   private readonly logger: Logger | undefined;
   private readonly attached: Attached[] = [];
-  /** Newest last; each holds whole lines. */
+  /** Newest last; each holds whole lines (copies of the last tailLines lines of a block). */
   private readonly recentBlocks: Buffer[] = [];
   private lastLevelError: string | undefined;
   private lastStderr: string | undefined;
   private paused = false;
   private errors = 0;
   private discarded = 0;
+  private readonly collectGarbage: (() => void) | undefined;
+  private readonly collectEveryBytes: number;
+  private readSinceCollection = 0;
 
   constructor(options: LogRelayOptions = {}) {
     this.maxLineBytes = options.maxLineBytes ?? 65_536;
@@ -234,6 +243,8 @@ export class LogRelay {
     this.tailLines = options.tailLines ?? 20;
     this.transform = options.transform;
     this.logger = options.logger;
+    this.collectGarbage = options.collectGarbage;
+    this.collectEveryBytes = options.collectEveryBytes ?? 2 * 1024 * 1024;
     const events: SinkEvents = {
       drain: () => this.resume(),
       failed: (err, permanently) => this.onOutputError(err, permanently),
@@ -328,6 +339,11 @@ export class LogRelay {
   private onChunk(entry: Attached, chunk: Buffer): void {
     const max = this.maxLineBytes;
     const size = chunk.length;
+    this.readSinceCollection += size;
+    if (this.collectGarbage && this.readSinceCollection >= this.collectEveryBytes) {
+      this.readSinceCollection = 0;
+      this.collectGarbage();
+    }
     const blocks: Buffer[] = [];
     let scan = 0; // a line starts here
 
@@ -397,7 +413,7 @@ export class LogRelay {
    * level, and the last non-empty stderr line.
    */
   private observe(block: Buffer, source: LogSource): void {
-    this.recentBlocks.push(block);
+    this.recentBlocks.push(lastLinesCopy(block, this.tailLines));
     if (this.recentBlocks.length > this.tailLines) this.recentBlocks.shift();
 
     let levelAt = -1;
@@ -456,6 +472,17 @@ function lastMatch(block: Buffer, needle: Buffer): number {
 }
 
 /** Offset of the first byte of the line whose newline is at `end`. */
+/**
+ * The block's last `count` lines, copied: a view would keep the whole 64 KiB read buffer it is
+ * part of alive, and past a young-generation collection (LogRelayOptions.collectGarbage) in the
+ * old generation, which only a full collection frees.
+ */
+function lastLinesCopy(block: Buffer, count: number): Buffer {
+  let start = block.length;
+  for (let lines = 0; lines < count && start > 0; lines += 1) start = lineStart(block, start - 1);
+  return Buffer.from(block.subarray(start));
+}
+
 function lineStart(block: Buffer, end: number): number {
   // lastIndexOf with a negative offset would search from the end of the buffer.
   return end === 0 ? 0 : block.lastIndexOf(NEWLINE, end - 1) + 1;

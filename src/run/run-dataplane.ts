@@ -8,6 +8,7 @@ import { AdminClient, adminAddressFromBootstrap, describeAdminAddress, drainQuer
 import { buildEnvoyArgs } from '../envoy/args.js';
 import { launchEnvoy, preloadLauncher } from '../envoy/launch.js';
 import { LogRelay } from '../logging/relay.js';
+import { collectYoungGarbage } from '../platform/young-gc.js';
 import { envoyLineTransform } from '../logging/envoy-lines.js';
 import { assertPortFree, startReadinessServer, readinessHost, readinessProbeHost, type ReadinessServer } from '../readiness/server.js';
 import { createNotifier } from '../platform/systemd.js';
@@ -174,7 +175,7 @@ async function supervise(
   if (wrapper.unavailableReason) {
     logger.warn('Envoy will not die with kuma-dp if kuma-dp is killed with SIGKILL', { reason: wrapper.unavailableReason });
   }
-  const relay = new LogRelay({ transform: envoyLineTransform(settings.envoyOutput), logger: logger.child('envoy-output') });
+  const relay = new LogRelay({ transform: envoyLineTransform(settings.envoyOutput), logger: logger.child('envoy-output'), collectGarbage: collectYoungGarbage });
   const args = buildEnvoyArgs({
     configPath,
     drainTimeMs: settings.drainTimeMs,

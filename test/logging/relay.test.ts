@@ -261,6 +261,25 @@ describe('Envoy log relay', () => {
     }
   });
 
+  describe('memory', () => {
+    it('asks for a collection after every collectEveryBytes read, counting across sources', async () => {
+      let collections = 0;
+      const relay = new LogRelay({ out: new Collector(), collectGarbage: () => (collections += 1), collectEveryBytes: 1000 });
+      await relayChunks(relay, [line('a', 0).repeat(5), line('a', 1).repeat(4)]);
+      expect(collections, '1080 bytes read').to.equal(1);
+      await relayChunks(relay, [line('b', 0).repeat(9)], 'stderr');
+      expect(collections, '2160 bytes read').to.equal(2);
+    });
+
+    it('keeps copies of the last lines, not views that would hold the read buffers', async () => {
+      const relay = new LogRelay({ out: new Collector(), tailLines: 2 });
+      const chunk = Buffer.from('one\ntwo\nthree\n');
+      await relayChunks(relay, [chunk]);
+      chunk.fill('#');
+      expect(relay.tail()).to.deep.equal(['two', 'three']);
+    });
+  });
+
   describe('forensics', () => {
     it('keeps the last tailLines lines across sources', async () => {
       const relay = new LogRelay({ out: new Collector(), tailLines: 3 });
