@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { readFileSync, renameSync, rmSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { schemaCheckSnapshotName } from '../src/bootstrap/schema/background.js';
 
@@ -75,6 +76,8 @@ await esbuild.build({
   minify: true,
 });
 assertAscii(`${STAGING}/${CLI_SCRIPT}`);
+// Names the build in the code cache's file name (src/cli/launcher.ts).
+writeFileSync(`${STAGING}/${CLI_SCRIPT}.sha256`, `${createHash('sha256').update(readFileSync(`${STAGING}/${CLI_SCRIPT}`)).digest('hex')}\n`);
 buildSchemaCheckSnapshot();
 rmSync(OUT, { recursive: true, force: true });
 renameSync(STAGING, OUT);
@@ -94,13 +97,19 @@ function assertAscii(file: string): void {
 
 /**
  * The schema check as a startup snapshot for this node (background.ts uses it when the running
- * node is the same one). Without it the check starts from its bundle: slower, same verdicts.
+ * node is the same one, and falls back to the script when the snapshot will not start). Without
+ * it the check starts from its bundle: slower, same verdicts. Built and tried with no
+ * NODE_OPTIONS, as the check runs: V8 refuses a snapshot made under other heap settings.
  */
 function buildSchemaCheckSnapshot(): void {
   const blob = `${STAGING}/${schemaCheckSnapshotName()}`;
-  const built = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', `${STAGING}/schema-check.cjs`], { encoding: 'utf8' });
-  if (built.status === 0) return;
+  const script = `${STAGING}/schema-check.cjs`;
+  const env = { ...process.env, NODE_OPTIONS: '' };
+  const built = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', script], { encoding: 'utf8', env });
+  // Started without an IPC channel it has nothing to wait for and exits 0 at once.
+  const tried = built.status === 0 ? spawnSync(process.execPath, ['--snapshot-blob', blob, script], { encoding: 'utf8', env, timeout: 30_000 }) : built;
+  if (tried.status === 0) return;
   rmSync(blob, { force: true });
-  const reason = (built.error?.message ?? built.stderr.trim().split('\n').pop()) || `exit ${built.status ?? built.signal}`;
+  const reason = (tried.error?.message ?? tried.stderr.trim().split('\n').pop()) || `exit ${tried.status ?? tried.signal}`;
   console.warn(`bundle: no startup snapshot of the schema check (${reason}); it will start from its bundle`);
 }

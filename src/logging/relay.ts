@@ -408,9 +408,9 @@ export class LogRelay {
   }
 
   /**
-   * Keeps what tail() and lastErrorLine() need without walking every line: the block itself (the
-   * last tailLines blocks hold at least the last tailLines lines), one forward search per error
-   * level, and the last non-empty stderr line.
+   * Keeps what tail() and lastErrorLine() need without walking every line: the last tailLines
+   * lines of the block (the last tailLines blocks hold at least the last tailLines lines), one
+   * forward search per error level, and the last non-empty stderr line.
    */
   private observe(block: Buffer, source: LogSource): void {
     this.recentBlocks.push(lastLinesCopy(block, this.tailLines));
@@ -471,7 +471,6 @@ function lastMatch(block: Buffer, needle: Buffer): number {
   return found;
 }
 
-/** Offset of the first byte of the line whose newline is at `end`. */
 /**
  * The block's last `count` lines, copied: a view would keep the whole 64 KiB read buffer it is
  * part of alive, and past a young-generation collection (LogRelayOptions.collectGarbage) in the
@@ -483,6 +482,7 @@ function lastLinesCopy(block: Buffer, count: number): Buffer {
   return Buffer.from(block.subarray(start));
 }
 
+/** Offset of the first byte of the line whose newline is at `end`. */
 function lineStart(block: Buffer, end: number): number {
   // lastIndexOf with a negative offset would search from the end of the buffer.
   return end === 0 ? 0 : block.lastIndexOf(NEWLINE, end - 1) + 1;

@@ -1,4 +1,5 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname } from 'node:path';
 import { constants, Script } from 'node:vm';
@@ -18,19 +19,20 @@ export interface CachedModule {
 /**
  * Loads a CommonJS bundle the way `require` does, with V8's code cache: Node.js 20 has no compile
  * cache of its own (`module.enableCompileCache` is Node 22), and compiling the bundle is a third
- * of the time from `kuma-dp run` to Envoy's exec. V8 checks the cache against the source, its own
- * version and flags, and ignores one that does not match; a rejected or missing cache is written
- * again by saveCache().
+ * of the time from `kuma-dp run` to Envoy's exec. V8 refuses a cache made by another V8 version
+ * or under other V8 flags, but of the source it checks only the length: `cacheFile` must name the
+ * build (launcher.ts puts the bundle's content hash in it), or a cache of an older build would run
+ * the older code. A refused or missing cache is written again by saveCache().
  *
  * The file holds the module wrapper function itself, `(function (exports, require, module,
  * __filename, __dirname) {…})`, in ASCII (scripts/bundle.ts): compiled as read, as Latin-1,
  * without a decoded or concatenated copy, which would stay in kuma-dp's memory as long as it runs.
  */
-export function requireWithCodeCache(file: string, cacheFile: string): CachedModule {
+export function requireWithCodeCache(file: string, cacheFile: string | undefined): CachedModule {
   const source = readFileSync(file, 'latin1');
   let cachedData: Buffer | undefined;
   try {
-    cachedData = readFileSync(cacheFile);
+    cachedData = cacheFile === undefined ? undefined : readFileSync(cacheFile);
   } catch {
     cachedData = undefined;
   }
@@ -49,13 +51,20 @@ export function requireWithCodeCache(file: string, cacheFile: string): CachedMod
     exports: module.exports,
     cacheHit,
     saveCache() {
-      if (saved) return;
+      if (saved || cacheFile === undefined) return;
       saved = true;
-      // Written aside and renamed: instances starting side by side never read half a file.
-      const staging = `${cacheFile}.${process.pid}.tmp`;
+      // Written aside and renamed: instances starting side by side (pid 1 in two containers
+      // sharing the installation, too) never read half a file. Opened before the cache is
+      // serialised, so an unwritable directory costs nothing more.
+      const staging = `${cacheFile}.${randomBytes(6).toString('hex')}.tmp`;
       try {
         mkdirSync(dirname(cacheFile), { recursive: true });
-        writeFileSync(staging, script.createCachedData(), { mode: 0o644 });
+        const fd = openSync(staging, 'wx', 0o644);
+        try {
+          writeSync(fd, script.createCachedData());
+        } finally {
+          closeSync(fd);
+        }
         renameSync(staging, cacheFile);
       } catch {
         try {

@@ -1,4 +1,4 @@
-import { chmodSync, existsSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { processGone, runKumaDp } from '../support/kuma-dp.js';
@@ -8,7 +8,10 @@ import { cleanupTempDirs } from '../support/tmp.js';
 import { waitFor } from '../support/wait.js';
 import { shellQuote } from '../doubles/envoy-binary.js';
 
-const cacheName = (command: 'run' | 'cli') => `${command}-${process.version}-${process.arch}.v8`;
+const cacheName = (command: 'run' | 'cli', bundleDir: string) => {
+  const build = readFileSync(join(bundleDir, 'main.wrapped.js.sha256'), 'utf8').trim().slice(0, 16);
+  return `${command}-${build}-${process.version}-${process.arch}.v8`;
+};
 
 describe('bin/kuma-dp launcher: code cache and early start', function () {
   this.timeout(30_000);
@@ -23,11 +26,11 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
 
   it("writes a command's code cache when it exits, leaves a usable one alone and rewrites one V8 refuses", async () => {
     const { bin, bundleDir } = packageCopy();
-    const cache = join(bundleDir, 'code-cache', cacheName('cli'));
+    const cache = join(bundleDir, 'code-cache', cacheName('cli', bundleDir));
     const first = await runKumaDp(['version'], { bin });
     expect({ code: first.code, stderr: first.stderr }).to.deep.equal({ code: 0, stderr: '' });
     expect(statSync(cache).size, 'cache size').to.be.above(10_000);
-    expect(statSync(cache).mode & 0o777).to.equal(0o644);
+    expect(statSync(cache).mode & 0o622, 'owner-writable, nobody else').to.equal(0o600);
 
     const past = new Date(Date.now() - 3_600_000);
     utimesSync(cache, past, past);
@@ -40,17 +43,35 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     expect({ code: third.code, stdout: third.stdout, stderr: third.stderr }).to.deep.equal({ code: 0, stdout: first.stdout, stderr: '' });
     expect(readFileSync(cache).subarray(0, 19).toString(), 'the refused cache was replaced').not.to.equal('not a V8 code cache');
     expect(statSync(cache).size).to.be.above(10_000);
-    expect(readdirSync(join(bundleDir, 'code-cache')), 'no staging file left').to.deep.equal([cacheName('cli')]);
+    expect(readdirSync(join(bundleDir, 'code-cache')), 'no staging file left').to.deep.equal([cacheName('cli', bundleDir)]);
   });
 
-  it('a code cache that cannot be written costs nothing but the speed-up', async () => {
+  it('names the build in the cache: one made for another build of the same length is never loaded', async () => {
+    const { bin, bundleDir } = packageCopy({ replace: { 'main.wrapped.js.sha256': `${'0'.repeat(64)}\n` } });
+    const first = await runKumaDp(['version'], { bin });
+    const other = `cli-${'0'.repeat(16)}-${process.version}-${process.arch}.v8`;
+    expect(first.code).to.equal(0);
+    expect(readdirSync(join(bundleDir, 'code-cache'))).to.deep.equal([other]);
+    // The same script under another build id: the cache of the first one is not its cache.
+    writeFileSync(join(bundleDir, 'main.wrapped.js.sha256'), `${'1'.repeat(64)}\n`);
+    await runKumaDp(['version'], { bin });
+    expect(readdirSync(join(bundleDir, 'code-cache')).sort()).to.deep.equal([other, `cli-${'1'.repeat(16)}-${process.version}-${process.arch}.v8`].sort());
+  });
+
+  it('a code cache that cannot be written costs nothing but the speed-up, and leaves nothing behind', async () => {
     const { bin, bundleDir } = packageCopy();
-    // A file where the cache directory should be: the directory cannot be made.
-    writeFileSync(join(bundleDir, 'code-cache'), '');
+    // A directory where the cache file should be: the staging file is written, the rename fails.
+    mkdirSync(join(bundleDir, 'code-cache', cacheName('cli', bundleDir)), { recursive: true });
     const result = await runKumaDp(['version'], { bin });
     expect({ code: result.code, stderr: result.stderr }).to.deep.equal({ code: 0, stderr: '' });
     expect(result.stdout).to.match(/^Kuma DP: /);
-    expect(readdirSync(bundleDir).filter((name) => name.includes('.tmp'))).to.deep.equal([]);
+    expect(readdirSync(join(bundleDir, 'code-cache')), 'no staging file left').to.deep.equal([cacheName('cli', bundleDir)]);
+
+    const noDirectory = packageCopy();
+    // A file where the cache directory should be: the directory cannot be made.
+    writeFileSync(join(noDirectory.bundleDir, 'code-cache'), '');
+    const second = await runKumaDp(['version'], { bin: noDirectory.bin });
+    expect({ code: second.code, stdout: second.stdout, stderr: second.stderr }).to.deep.equal({ code: 0, stdout: result.stdout, stderr: '' });
   });
 
   it('the bundle reads non-ASCII input as the source does (it is compiled as Latin-1, so it must be ASCII)', async () => {
@@ -62,15 +83,14 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
 
   it('`run` writes its own cache once it has been up for two seconds', async () => {
     const { bin, bundleDir } = packageCopy();
-    const cache = join(bundleDir, 'code-cache', cacheName('run'));
+    const cache = join(bundleDir, 'code-cache', cacheName('run', bundleDir));
     const dp = fx.start([], { bin });
     await fx.waitLive(dp);
-    expect(existsSync(cache), 'not before the start path has run').to.equal(false);
     await waitFor(() => existsSync(cache), { timeoutMs: 10_000, what: 'the run code cache' });
     expect(statSync(cache).size).to.be.above(10_000);
     dp.signal('SIGTERM');
     expect((await dp.waitForExit()).code).to.equal(0);
-    expect(existsSync(join(bundleDir, 'code-cache', cacheName('cli'))), 'run keeps its own cache').to.equal(false);
+    expect(existsSync(join(bundleDir, 'code-cache', cacheName('cli', bundleDir))), 'run keeps its own cache').to.equal(false);
   });
 
   it("runs Envoy's --version once, started before the CLI has loaded, without the inline token in its environment", async () => {
@@ -104,7 +124,8 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
   it('an early --version that hangs neither delays nor outlives a run its flags end', async () => {
     const pidFile = join(fx.dir, 'version-pid');
     const envoy = join(fx.dir, 'hanging-envoy');
-    writeFileSync(envoy, `#!/bin/bash\necho $$ > ${shellQuote(pidFile)}.tmp && mv ${shellQuote(pidFile)}.tmp ${shellQuote(pidFile)}\nexec sleep 30\n`);
+    // The pid first, by the shell itself: kuma-dp may kill it any moment after.
+    writeFileSync(envoy, `#!/bin/bash\necho $$ > ${shellQuote(pidFile)}\nexec sleep 30\n`);
     chmodSync(envoy, 0o755);
     const started = Date.now();
     const result = await runKumaDp(fx.args(['--binary-path', envoy, '--drain-time', 'soon']), { env: fx.env });

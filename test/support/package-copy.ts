@@ -15,7 +15,7 @@ export interface PackageCopy {
  * code cache) or replace part of it do it here, not in the checkout the rest of the suite runs.
  * `replace`: bundle files written instead of linked, by name; `omit`: bundle files left out.
  */
-export function packageCopy({ replace = {}, omit = [] }: { replace?: Record<string, string>; omit?: string[] } = {}): PackageCopy {
+export function packageCopy({ replace = {}, omit = [] }: { replace?: Record<string, string | Buffer>; omit?: string[] } = {}): PackageCopy {
   const root = makeTempDir('kdp-pkg');
   mkdirSync(join(root, 'bin'));
   const bin = join(root, 'bin', 'kuma-dp');

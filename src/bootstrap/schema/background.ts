@@ -7,6 +7,12 @@ import type { BootstrapValidation } from './validate.js';
 /** The last bytes of the check's stderr kept for the error message if it dies. */
 const STDERR_TAIL_BYTES = 2048;
 
+interface CheckRequest {
+  id: number;
+  document: unknown;
+  source: string;
+}
+
 /** The snapshot scripts/bundle.ts builds next to the bundle, usable by the node that built it only. */
 export function schemaCheckSnapshotName(nodeVersion = process.version, arch = process.arch): string {
   return `schema-check-${nodeVersion}-${arch}.blob`;
@@ -31,34 +37,57 @@ export function checkProcessLaunch(moduleUrl: string, exists: (path: string) => 
  * whereas a worker leaves its malloc arena (~3.5 MB) in kuma-dp for as long as Envoy runs.
  */
 export class BackgroundValidator {
-  private readonly child: ChildProcess;
-  private readonly pending = new Map<number, { resolve: (verdict: BootstrapValidation) => void; reject: (err: KumaDpError) => void }>();
+  private child: ChildProcess;
+  private readonly pending = new Map<number, { request: CheckRequest; resolve: (verdict: BootstrapValidation) => void; reject: (err: KumaDpError) => void }>();
   private nextId = 0;
   private failure: Error | undefined;
-  private stderrTail = '';
+  private answered = false;
 
   constructor() {
-    const { modulePath, execArgv } = checkProcessLaunch(import.meta.url);
-    this.child = fork(modulePath, [], {
+    this.child = this.start(checkProcessLaunch(import.meta.url));
+  }
+
+  private start(launch: { modulePath: string; execArgv: string[] }): ChildProcess {
+    const child = fork(launch.modulePath, [], {
       // Not kuma-dp's own node flags (an --inspect port, --cpu-prof), from argv or NODE_OPTIONS:
       // the check is a plain helper.
-      execArgv,
+      execArgv: launch.execArgv,
       env: { ...process.env, NODE_OPTIONS: '' },
       stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
       serialization: 'advanced',
     });
-    this.child.stderr!.setEncoding('utf8').on('data', (text: string) => {
-      this.stderrTail = (this.stderrTail + text).slice(-STDERR_TAIL_BYTES);
+    let stderrTail = '';
+    child.stderr!.setEncoding('utf8').on('data', (text: string) => {
+      stderrTail = (stderrTail + text).slice(-STDERR_TAIL_BYTES);
     });
-    this.child.on('message', ({ id, verdict }: { id: number; verdict: BootstrapValidation }) => {
+    child.on('message', ({ id, verdict }: { id: number; verdict: BootstrapValidation }) => {
+      this.answered = true;
       this.pending.get(id)?.resolve(verdict);
       this.pending.delete(id);
     });
-    this.child.on('error', (err) => this.fail(err));
+    child.on('error', (err) => {
+      if (child === this.child) this.fail(err);
+    });
     // 'close', not 'exit': by then its stderr has been read to the end.
-    this.child.on('close', (code, signal) => {
-      const lastLine = this.stderrTail.trim().split('\n').pop();
+    child.on('close', (code, signal) => {
+      if (child !== this.child) return;
+      const fromSnapshot = launch.execArgv.length > 0;
+      if (fromSnapshot && code !== 0 && code !== null && !this.answered && this.failure === undefined) {
+        // A snapshot this node refuses (another build of the same version, the bundle copied
+        // elsewhere): the script does the same work, only slower. A kill is not this.
+        this.child = this.start({ modulePath: launch.modulePath, execArgv: [] });
+        for (const { request } of this.pending.values()) this.send(request);
+        return;
+      }
+      const lastLine = stderrTail.trim().split('\n').pop();
       this.fail(new Error(`it exited (${signal ?? `code ${code}`})${lastLine ? `: ${lastLine}` : ''}`));
+    });
+    return child;
+  }
+
+  private send(request: CheckRequest): void {
+    this.child.send(request, (err) => {
+      if (err) this.fail(err);
     });
   }
 
@@ -69,11 +98,10 @@ export class BackgroundValidator {
   validate(document: unknown, source: string): Promise<BootstrapValidation> {
     if (this.failure) return Promise.reject(this.failed(this.failure));
     const id = this.nextId++;
+    const request = { id, document, source };
     return new Promise((resolve, reject) => {
       try {
-        this.child.send({ id, document, source }, (err) => {
-          if (err) this.fail(err);
-        });
+        this.send(request);
       } catch (err) {
         // Serialising happens here, synchronously: a document nested deeper than the stack allows
         // cannot be sent, nor loaded by Envoy. It is the document's problem, not the check's.
@@ -81,7 +109,7 @@ export class BackgroundValidator {
         resolve({ ok: false, problems: [problem], summary: `${source}: ${problem.path}: ${problem.message}` });
         return;
       }
-      this.pending.set(id, { resolve, reject });
+      this.pending.set(id, { request, resolve, reject });
     });
   }
 

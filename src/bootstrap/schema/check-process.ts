@@ -11,16 +11,19 @@ if (startupSnapshot.isBuildingSnapshot()) {
   // A failure here fails the build, with its stack.
   warmUpSchema();
   startupSnapshot.setDeserializeMainFunction(() => {
-    reportFailuresInOneLine();
+    ownProcess();
     serve();
   });
 } else {
-  reportFailuresInOneLine();
+  ownProcess();
   warmUpSchema();
   serve();
 }
 
-function reportFailuresInOneLine(): void {
+/** What the process does with signals and its own failures, from its first moment. */
+function ownProcess(): void {
+  // Ctrl-C reaches the whole process group; kuma-dp decides when the check ends, not the terminal.
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
   // A failure of the check itself reaches kuma-dp's error line as its own message, not a stack trace.
   process.on('uncaughtException', (err) => {
     process.stderr.write(`${err.message}\n`);
@@ -29,8 +32,6 @@ function reportFailuresInOneLine(): void {
 }
 
 function serve(): void {
-  // Ctrl-C reaches the whole process group; kuma-dp decides when the check ends, not the terminal.
-  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
   // kuma-dp closed the channel, or died: nothing will ask any more.
   process.on('disconnect', () => process.exit(0));
   process.on('message', (request: { id: number; document: unknown; source: string }) => {
