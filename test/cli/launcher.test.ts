@@ -24,6 +24,20 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     cleanupTempDirs();
   });
 
+  it('bin/kuma-dp takes dist/src when it was compiled after the bundle was built, the bundle otherwise', async () => {
+    const { root, bin } = packageCopy();
+    const unbundled = join(root, 'dist', 'src', 'cli', 'main.js');
+    mkdirSync(join(unbundled, '..'), { recursive: true });
+    writeFileSync(unbundled, "export function main() { process.stderr.write('unbundled\\n'); process.exitCode = 43; }\n");
+    const newer = await runKumaDp(['version'], { bin });
+    expect({ code: newer.code, stderr: newer.stderr }, 'dist/src newer than the bundle').to.deep.equal({ code: 43, stderr: 'unbundled\n' });
+    const past = new Date(Date.now() - 3_600_000 * 24 * 365);
+    utimesSync(unbundled, past, past);
+    const older = await runKumaDp(['version'], { bin });
+    expect({ code: older.code, stderr: older.stderr }, 'dist/src older than the bundle').to.deep.equal({ code: 0, stderr: '' });
+    expect(older.stdout).to.match(/^Kuma DP: /);
+  });
+
   it("writes a command's code cache when it exits, leaves a usable one alone and rewrites one V8 refuses", async () => {
     const { bin, bundleDir } = packageCopy();
     const cache = join(bundleDir, 'code-cache', cacheName('cli', bundleDir));
