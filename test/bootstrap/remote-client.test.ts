@@ -322,6 +322,32 @@ describe('bootstrap client (fetchBootstrap)', function () {
     expect(Date.now() - started).to.be.lessThan(500);
   });
 
+  it('abort while the body is built (reading the token) sends nothing and throws nothing uncaught', async () => {
+    cp = await startKumaCpDouble();
+    const controller = new AbortController();
+    const uncaught: Error[] = [];
+    const onUncaught = (err: Error) => uncaught.push(err);
+    // mocha's own handler would fail the test later, unattributed: take it over for the duration.
+    const mochaHandlers = process.listeners('uncaughtException');
+    process.removeAllListeners('uncaughtException');
+    process.on('uncaughtException', onUncaught);
+    try {
+      const buildBody = async () => {
+        const text = await body()();
+        controller.abort();
+        return text;
+      };
+      const err = await rejectionOf(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody, signal: controller.signal }));
+      expect(err).to.be.instanceOf(BootstrapAborted);
+      await new Promise((resolve) => setImmediate(resolve));
+      expect(uncaught.map((e) => e.message)).to.deep.equal([]);
+      expect(cp.requests).to.have.length(0);
+    } finally {
+      process.off('uncaughtException', onUncaught);
+      for (const handler of mochaHandlers) process.on('uncaughtException', handler);
+    }
+  });
+
   it('an already aborted signal sends nothing', async () => {
     cp = await startKumaCpDouble();
     const err = await rejectionOf(fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: body(), signal: AbortSignal.abort() }));

@@ -137,6 +137,9 @@ async function attempt(url: URL, agents: Agents, options: FetchBootstrapOptions,
     if (err instanceof KumaDpError) throw err;
     return { kind: 'retry', message: `could not build the bootstrap request: ${(err as Error).message ?? String(err)}` };
   }
+  // A shutdown while the body was built (it reads the token file): node-fetch given an aborted
+  // signal destroys the request body stream with nobody listening, an uncaught error.
+  if (options.signal?.aborted) throw options.signal.reason;
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   let response: Response;
