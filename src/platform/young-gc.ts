@@ -11,8 +11,9 @@ let collect: Collect | null | undefined;
  * the dead buffers pile up in malloc's heap, and glibc keeps what that heap grew to for as long
  * as kuma-dp runs (+9 MB after 100,000 lines: README, performance). A scavenge every few MB takes
  * well under a millisecond and keeps the heap where it was. The `gc` function is obtained the way
- * jest's leak detector does: the flag only adds it to contexts created afterwards, nothing else
- * about the running isolate changes. Where that is refused, this does nothing.
+ * jest's leak detector does: the flag adds it to contexts created afterwards. It also changes the
+ * flag set V8 checks a code cache against, which is why the launcher sets it before it loads the
+ * CLI (src/cli/launcher.ts). Where that is refused, this does nothing.
  */
 export function collectYoungGarbage(): void {
   if (collect === undefined) {

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { BackgroundValidator, checkProcessLaunch, schemaCheckSnapshotName } from '../../src/bootstrap/schema/background.js';
@@ -71,6 +72,24 @@ describe('BackgroundValidator (the schema check process)', function () {
     expect(await validator.validate(GOOD, 'next')).to.deep.equal({ ok: true });
   });
 
+  it('a snapshot that will not start falls back to the script and answers what was asked meanwhile', async () => {
+    const damaged = join(makeTempDir('kdp-blob'), 'damaged.blob');
+    writeFileSync(damaged, Buffer.alloc(4096, 7));
+    validator = new BackgroundValidator({ modulePath: fileURLToPath(new URL(`../../src/bootstrap/schema/${CHECK}`, import.meta.url)), execArgv: ['--snapshot-blob', damaged] });
+    const asked = validator.validate(GOOD, 'asked while the snapshot dies');
+    expect(await asked).to.deep.equal({ ok: true });
+    expect(await validator.validate(GOOD, 'later')).to.deep.equal({ ok: true });
+  });
+
+  it('a check from the snapshot killed from outside (SIGKILL) is a failure, not a refused snapshot', async () => {
+    const bundle = join(PACKAGE_ROOT, 'dist', 'bundle');
+    validator = new BackgroundValidator({ modulePath: join(bundle, 'schema-check.cjs'), execArgv: ['--snapshot-blob', join(bundle, schemaCheckSnapshotName())] });
+    const [pid] = childrenRunning(process.pid, 'schema-check');
+    process.kill(pid!, 'SIGKILL');
+    const failure = await rejectionOf(validator.validate(GOOD, 'pending'), KumaDpError);
+    expect(failure.message).to.equal('the bootstrap schema check could not run: it exited (SIGKILL)');
+  });
+
   it('ignores a terminal Ctrl-C (kuma-dp decides when it ends)', async () => {
     validator = new BackgroundValidator();
     await validator.validate(GOOD, 'warm');
@@ -108,6 +127,8 @@ describe('the schema check process from the bundle', function () {
       env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=300' },
     });
     expect(built.status, String(built.stderr)).to.equal(0);
+    const started = spawnSync(process.execPath, ['--snapshot-blob', refused, join(PACKAGE_ROOT, 'dist', 'bundle', 'schema-check.cjs')], { env: { ...process.env, NODE_OPTIONS: '' } });
+    expect(started.status, 'this node refuses that snapshot').to.equal(14);
     const copies = [
       { label: 'from the snapshot', copy: packageCopy() },
       { label: 'without the snapshot', copy: packageCopy({ omit: [snapshot] }) },

@@ -95,15 +95,27 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     expect(result.stderr).to.match(/KUMA_READINESS_PORT/).and.not.to.match(/drain-time/);
   });
 
-  it('`run` writes its own cache once it has been up for two seconds', async () => {
+  it('`run` writes its own cache once it has been up for two seconds, and the next run takes it', async () => {
     const { bin, bundleDir } = packageCopy();
     const cache = join(bundleDir, 'code-cache', cacheName('run', bundleDir));
-    const dp = fx.start([], { bin });
+    // Enough output for the relay's first young-generation collection before the cache is made.
+    const dp = fx.start([], { bin, env: { ENVOY_DOUBLE_FLOOD_LINES: '30000' } });
     await fx.waitLive(dp);
     await waitFor(() => existsSync(cache), { timeoutMs: 10_000, what: 'the run code cache' });
     expect(statSync(cache).size).to.be.above(10_000);
     dp.signal('SIGTERM');
     expect((await dp.waitForExit()).code).to.equal(0);
+
+    // The next run takes it: V8 checks it against the flags of the run that made it, --expose-gc
+    // included (set by the launcher), so a refused cache would be written again.
+    const past = new Date(Date.now() - 3_600_000);
+    utimesSync(cache, past, past);
+    const again = fx.start([], { bin });
+    await fx.waitLive(again);
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // past the 2 s at which a refused cache is written
+    again.signal('SIGTERM');
+    expect((await again.waitForExit()).code).to.equal(0);
+    expect(Math.round(statSync(cache).mtimeMs), 'the second run used the cache, so did not write it').to.equal(past.getTime());
     expect(existsSync(join(bundleDir, 'code-cache', cacheName('cli', bundleDir))), 'run keeps its own cache').to.equal(false);
   });
 

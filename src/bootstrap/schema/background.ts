@@ -43,8 +43,9 @@ export class BackgroundValidator {
   private failure: Error | undefined;
   private answered = false;
 
-  constructor() {
-    this.child = this.start(checkProcessLaunch(import.meta.url));
+  /** `launch`: how to start the check; checkProcessLaunch's answer unless a test says otherwise. */
+  constructor(launch: { modulePath: string; execArgv: string[] } = checkProcessLaunch(import.meta.url)) {
+    this.child = this.start(launch);
   }
 
   private start(launch: { modulePath: string; execArgv: string[] }): ChildProcess {
@@ -72,9 +73,12 @@ export class BackgroundValidator {
     child.on('close', (code, signal) => {
       if (child !== this.child) return;
       const fromSnapshot = launch.execArgv.length > 0;
-      if (fromSnapshot && code !== 0 && code !== null && !this.answered && this.failure === undefined) {
-        // A snapshot this node refuses (another build of the same version, the bundle copied
-        // elsewhere): the script does the same work, only slower. A kill is not this.
+      // A snapshot this node refuses (exit 14: another build of the same version, the bundle
+      // copied elsewhere) or cannot load (a damaged file dies by SIGSEGV or SIGABRT): the script
+      // does the same work, only slower. The check ignores the terminal's signals, so SIGKILL is
+      // the one that comes from outside, and that is a failure.
+      const refused = code === null ? signal !== 'SIGKILL' : code !== 0;
+      if (fromSnapshot && refused && !this.answered && this.failure === undefined) {
         this.child = this.start({ modulePath: launch.modulePath, execArgv: [] });
         for (const { request } of this.pending.values()) this.send(request);
         return;
@@ -85,10 +89,13 @@ export class BackgroundValidator {
     return child;
   }
 
+  /**
+   * A channel that breaks is always followed by the child's 'close', which resends to a new check
+   * or fails every pending request saying how it ended: a failed delivery is left to it.
+   */
   private send(request: CheckRequest): void {
-    this.child.send(request, (err) => {
-      if (err) this.fail(err);
-    });
+    if (!this.child.connected) return;
+    this.child.send(request, () => {});
   }
 
   /**

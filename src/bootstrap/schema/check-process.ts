@@ -20,7 +20,7 @@ if (startupSnapshot.isBuildingSnapshot()) {
   serve();
 }
 
-/** What the process does with signals and its own failures, from its first moment. */
+/** What the process does with signals and its own failures, set before the schema loads. */
 function ownProcess(): void {
   // Ctrl-C reaches the whole process group; kuma-dp decides when the check ends, not the terminal.
   for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) process.on(signal, () => {});
