@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { PACKAGE_ROOT } from '../src/package-root.js';
+import { cliCodeCacheFile } from '../src/cli/launcher.js';
 import { Rig, now, spawnKumaDp, startMarks, stopKumaDp, timeCommand, untilDp, type Benchmark } from './support.js';
 import type { Figure } from './stats.js';
 
@@ -81,7 +82,7 @@ function median(values: number[]): number {
   return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
 }
 
-const RUN_CODE_CACHE = join(PACKAGE_ROOT, 'dist', 'bundle', 'code-cache', `run-${process.version}-${process.arch}.v8`);
+const RUN_CODE_CACHE = cliCodeCacheFile(join(PACKAGE_ROOT, 'dist', 'bundle'), 'run');
 
 async function startToExec(rig: Rig, warmUp: boolean): Promise<{ toExec: number; phases: Record<string, number> }> {
   const dir = rig.runDir('start');
@@ -90,7 +91,7 @@ async function startToExec(rig: Rig, warmUp: boolean): Promise<{ toExec: number;
   const started = now();
   const dp = spawnKumaDp(rig.args(join(dir, 'work')), env);
   const mark = await untilDp(dp, () => startMarks(markFile)[0], "Envoy exec'd by kuma-dp");
-  if (warmUp) await untilDp(dp, () => existsSync(RUN_CODE_CACHE), `the code cache ${RUN_CODE_CACHE}`, 10_000);
+  if (warmUp && RUN_CODE_CACHE) await untilDp(dp, () => existsSync(RUN_CODE_CACHE), `the code cache ${RUN_CODE_CACHE}`, 10_000);
   await stopKumaDp(dp, 'start');
   return { toExec: mark.t - started, phases: phaseSplit(dp.stderr(), started, mark.t) };
 }

@@ -1,6 +1,5 @@
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { setFlagsFromString } from 'node:v8';
 import { fastPath } from './fast-path.js';
 import type { EarlyStart } from './early-start.js';
 
@@ -13,13 +12,18 @@ const RUN_CACHE_DELAY_MS = 2000;
 /** scripts/bundle.ts writes the CLI script, and its content hash next to it. */
 const CLI_SCRIPT = 'main.wrapped.js';
 
-/** The hash of the CLI script (V8 would take a cache of another build of the same length); without it, no cache. */
-function buildId(bundleDir: string): string | undefined {
+/**
+ * Where the code cache of `run` or of the other commands is, named after the hash of the CLI
+ * script (V8 would take a cache of another build of the same length); without the hash, none.
+ */
+export function cliCodeCacheFile(bundleDir: string, command: 'run' | 'cli'): string | undefined {
+  let build: string;
   try {
-    return readFileSync(join(bundleDir, `${CLI_SCRIPT}.sha256`), 'utf8').trim().slice(0, 16) || undefined;
+    build = readFileSync(join(bundleDir, `${CLI_SCRIPT}.sha256`), 'utf8').trim().slice(0, 16);
   } catch {
     return undefined;
   }
+  return build ? join(bundleDir, 'code-cache', `${command}-${build}-${process.version}-${process.arch}.v8`) : undefined;
 }
 
 /**
@@ -40,13 +44,7 @@ export async function launch(argv: string[], binDir: string): Promise<void> {
   const early = await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir });
   const bundleDir = join(binDir, '..', 'dist', 'bundle');
   const command = args.includes('run') ? 'run' : 'cli';
-  // V8 refuses a code cache made under other flags, and platform/young-gc.ts sets this one once
-  // Envoy's output flows: set before the CLI is compiled, it is the same when a cache is made and
-  // when it is checked.
-  setFlagsFromString('--expose-gc');
-  const build = buildId(bundleDir);
-  const cacheFile = build && join(bundleDir, 'code-cache', `${command}-${build}-${process.version}-${process.arch}.v8`);
-  const cli = requireWithCodeCache(join(bundleDir, CLI_SCRIPT), cacheFile);
+  const cli = requireWithCodeCache(join(bundleDir, CLI_SCRIPT), cliCodeCacheFile(bundleDir, command));
   if (!cli.cacheHit) {
     if (command === 'run') setTimeout(() => cli.saveCache(), RUN_CACHE_DELAY_MS).unref();
     else process.once('exit', () => cli.saveCache());
