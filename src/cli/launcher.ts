@@ -44,10 +44,16 @@ export async function launch(argv: string[], binDir: string): Promise<void> {
   const early = await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir });
   const bundleDir = join(binDir, '..', 'dist', 'bundle');
   const command = args.includes('run') ? 'run' : 'cli';
-  const cli = requireWithCodeCache(join(bundleDir, CLI_SCRIPT), cliCodeCacheFile(bundleDir, command));
+  const cacheFile = cliCodeCacheFile(bundleDir, command);
+  const cli = requireWithCodeCache(join(bundleDir, CLI_SCRIPT), cacheFile);
+  // Rebuilt since the hash was read (before the script, or while this kuma-dp ran): what it
+  // compiled is not that build's code, and must not be cached under either build's name.
+  const saveIfSameBuild = () => {
+    if (cliCodeCacheFile(bundleDir, command) === cacheFile) cli.saveCache();
+  };
   if (!cli.cacheHit) {
-    if (command === 'run') setTimeout(() => cli.saveCache(), RUN_CACHE_DELAY_MS).unref();
-    else process.once('exit', () => cli.saveCache());
+    if (command === 'run') setTimeout(saveIfSameBuild, RUN_CACHE_DELAY_MS).unref();
+    else process.once('exit', saveIfSameBuild);
   }
   await (cli.exports.main as (argv: string[], early: EarlyStart) => Promise<void>)(argv, early);
 }

@@ -70,6 +70,18 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     expect(readdirSync(join(bundleDir, 'code-cache')).sort()).to.deep.equal([other, `cli-${'1'.repeat(16)}-${process.version}-${process.arch}.v8`].sort());
   });
 
+  it('a kuma-dp still running across a rebuild writes no cache, under either build', async () => {
+    const { bin, bundleDir } = packageCopy({ replace: { 'main.wrapped.js.sha256': `${'2'.repeat(64)}\n` } });
+    const dp = fx.start([], { bin });
+    await fx.waitLive(dp);
+    // The rebuild: a new hash beside the script this run has already compiled.
+    writeFileSync(join(bundleDir, 'main.wrapped.js.sha256'), `${'3'.repeat(64)}\n`);
+    await new Promise((resolve) => setTimeout(resolve, 2_500)); // past the 2 s at which a run writes its cache
+    dp.signal('SIGTERM');
+    expect((await dp.waitForExit()).code).to.equal(0);
+    expect(existsSync(join(bundleDir, 'code-cache')) ? readdirSync(join(bundleDir, 'code-cache')) : []).to.deep.equal([]);
+  });
+
   it('a code cache that cannot be written costs nothing but the speed-up, and leaves nothing behind', async () => {
     const { bin, bundleDir } = packageCopy();
     // A directory where the cache file should be: the staging file is written, the rename fails.
