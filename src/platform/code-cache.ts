@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
-import { closeSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { dirname } from 'node:path';
+import { dirname, join } from 'node:path';
 import { constants, Script } from 'node:vm';
 
 export interface CachedModule {
@@ -66,6 +66,7 @@ export function requireWithCodeCache(file: string, cacheFile: string | undefined
           closeSync(fd);
         }
         renameSync(staging, cacheFile);
+        removeAbandonedStagingFiles(dirname(cacheFile));
       } catch {
         try {
           rmSync(staging, { force: true });
@@ -75,4 +76,19 @@ export function requireWithCodeCache(file: string, cacheFile: string | undefined
       }
     },
   };
+}
+
+/** A write takes milliseconds: a staging file this old was left by a kuma-dp killed while writing. */
+const ABANDONED_AFTER_MS = 10 * 60_000;
+
+function removeAbandonedStagingFiles(dir: string): void {
+  for (const name of readdirSync(dir)) {
+    if (!name.endsWith('.tmp')) continue;
+    const path = join(dir, name);
+    try {
+      if (Date.now() - statSync(path).mtimeMs > ABANDONED_AFTER_MS) rmSync(path, { force: true });
+    } catch {
+      // Renamed or removed by another kuma-dp meanwhile.
+    }
+  }
 }

@@ -70,6 +70,20 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     expect(readdirSync(join(bundleDir, 'code-cache')).sort()).to.deep.equal([other, `cli-${'1'.repeat(16)}-${process.version}-${process.arch}.v8`].sort());
   });
 
+  it('writing a cache removes staging files left by a kuma-dp killed while writing, and no others', async () => {
+    const { bin, bundleDir } = packageCopy();
+    const dir = join(bundleDir, 'code-cache');
+    mkdirSync(dir);
+    const abandoned = join(dir, `${cacheName('run', bundleDir)}.0123456789ab.tmp`);
+    const inProgress = join(dir, `${cacheName('run', bundleDir)}.ba9876543210.tmp`);
+    writeFileSync(abandoned, 'half a cache');
+    writeFileSync(inProgress, 'another kuma-dp is writing this');
+    const longAgo = new Date(Date.now() - 3_600_000);
+    utimesSync(abandoned, longAgo, longAgo);
+    expect((await runKumaDp(['version'], { bin })).code).to.equal(0);
+    expect(readdirSync(dir).sort()).to.deep.equal([cacheName('cli', bundleDir), basename(inProgress)].sort());
+  });
+
   it('a kuma-dp still running across a rebuild writes no cache, under either build', async () => {
     const { bin, bundleDir } = packageCopy({ replace: { 'main.wrapped.js.sha256': `${'2'.repeat(64)}\n` } });
     const dp = fx.start([], { bin });
