@@ -1,6 +1,6 @@
 import { envoyWhich, type LookupPlace } from './envoy-which.js';
 import { startVersionRun, type VersionRun } from '../envoy/version-run.js';
-import { RUN_FLAGS } from '../config/run-flags.js';
+import { DATAPLANE_TOKEN_ENV } from '../config/run-flags.js';
 
 /**
  * Work `run` begins before the CLI bundle has loaded (a third of the time to Envoy's exec):
@@ -13,18 +13,15 @@ export interface EarlyStart {
   envoyVersion?: VersionRun;
 }
 
-/** The inline token's variable: the CLI drops it from its environment before it starts anything, so must this. */
-const TOKEN_ENV = RUN_FLAGS.find((spec) => spec.key === 'dataplaneToken')!.env!;
-
 /**
  * The Envoy is guessed from the two flags that choose it and the environment, with `run`'s own
  * lookup. Nothing is reported here: a wrong guess costs one extra `--version` and the CLI runs
  * its own; whatever is wrong with the flags the CLI finds and reports as usual.
  */
 export async function startEarly(args: readonly string[], place: LookupPlace): Promise<EarlyStart> {
-  if (!args.includes('run') || args.includes('--help') || args.includes('-h')) return {};
+  if (args.includes('--help') || args.includes('-h')) return {};
   const env = { ...place.env };
-  delete env[TOKEN_ENV];
+  delete env[DATAPLANE_TOKEN_ENV];
   try {
     const found = await envoyWhich(undefined, { binaryPath: lastValue(args, '--binary-path'), envoyVersion: lastValue(args, '--envoy-version') }, place);
     return { envoyVersion: startVersionRun(found.path, undefined, env) };

@@ -41,9 +41,10 @@ export async function launch(argv: string[], binDir: string): Promise<void> {
   }
   // Imported here, not above: `envoy which` must not pay for loading child_process and vm.
   const [{ startEarly }, { requireWithCodeCache }] = await Promise.all([import('./early-start.js'), import('../platform/code-cache.js')]);
-  const early = await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir });
-  const bundleDir = join(binDir, '..', 'dist', 'bundle');
+  // A guess (`--name run` passes too) that only decides what starts early and which cache is used.
   const command = args.includes('run') ? 'run' : 'cli';
+  const early = command === 'run' ? await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir }) : {};
+  const bundleDir = join(binDir, '..', 'dist', 'bundle');
   const cacheFile = cliCodeCacheFile(bundleDir, command);
   const cli = requireWithCodeCache(join(bundleDir, CLI_SCRIPT), cacheFile);
   // Rebuilt since the hash was read (before the script, or while this kuma-dp ran): what it

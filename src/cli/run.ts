@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import type { RawValues } from '../config/flag-spec.js';
 import { addFlagSpecs, addInstallOptions } from './flag-options.js';
 import { BINARY_PATH_AND_VERSION } from './envoy-which.js';
-import { RUN_FLAGS } from '../config/run-flags.js';
+import { DATAPLANE_TOKEN_ENV, RUN_FLAGS } from '../config/run-flags.js';
 import { inlineTokenValue, resolveRunSettings, type RunSettings } from '../config/run-settings.js';
 import { resolveInstallOptions, type InstallSettings } from '../envoy/install/options.js';
 import { ConfigErrors } from '../errors.js';
@@ -28,8 +28,7 @@ export function resolveRun(cmd: Command, ctx: CliContext): ResolvedRun {
   }
   if (problems.length) throw new ConfigErrors(problems);
   const inlineToken = inlineTokenValue(cli, ctx.env);
-  // Read once, then gone from the environment every child process (Envoy, systemd-notify) inherits.
-  delete ctx.env.KUMA_DATAPLANE_RUNTIME_TOKEN;
+  delete ctx.env[DATAPLANE_TOKEN_ENV];
   return { settings: run.settings, install: install.settings, inlineToken };
 }
 

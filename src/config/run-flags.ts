@@ -1,6 +1,12 @@
 import type { FlagSpec } from './flag-spec.js';
 
 /**
+ * The inline token's variable: read once, then removed from kuma-dp's environment before it
+ * starts anything (Envoy, its `--version`, the schema check, systemd-notify).
+ */
+export const DATAPLANE_TOKEN_ENV = 'KUMA_DATAPLANE_RUNTIME_TOKEN';
+
+/**
  * `kuma-dp run`: kuma-dp's own flags and env vars (reference kuma-dp.md §1.2) with the same names
  * and defaults, then the additions of DESIGN.md §2. The order here is the order of `--help`.
  */
@@ -11,7 +17,7 @@ export const RUN_FLAGS: readonly FlagSpec[] = [
   { key: 'dataplane', flags: '--dataplane <template>', env: 'KUMA_DATAPLANE_RUNTIME_RESOURCE', description: 'inline Dataplane template (YAML or JSON)' },
   { key: 'dataplaneFile', flags: '-d, --dataplane-file <path>', env: 'KUMA_DATAPLANE_RUNTIME_RESOURCE_PATH', description: 'path to a Dataplane template, or - for stdin; wins over --dataplane' },
   { key: 'dataplaneVar', flags: '-v, --dataplane-var <key=value>', repeatable: true, description: 'template variable; repeatable and comma-separable, a.b=x nests' },
-  { key: 'dataplaneToken', flags: '--dataplane-token <token>', env: 'KUMA_DATAPLANE_RUNTIME_TOKEN', description: 'inline dataplane token (prefer --dataplane-token-file: argv is visible to other users)' },
+  { key: 'dataplaneToken', flags: '--dataplane-token <token>', env: DATAPLANE_TOKEN_ENV, description: 'inline dataplane token (prefer --dataplane-token-file: argv is visible to other users)' },
   { key: 'dataplaneTokenFile', flags: '--dataplane-token-file <path>', env: 'KUMA_DATAPLANE_RUNTIME_TOKEN_PATH', description: 'path to the dataplane token, re-read on every bootstrap attempt' },
   { key: 'binaryPath', flags: '--binary-path <path>', env: 'KUMA_DATAPLANE_RUNTIME_BINARY_PATH', defaultValue: 'envoy', description: 'Envoy binary: a path, or a name looked up on PATH' },
   { key: 'workDir', flags: '--work-dir <dir>', env: 'KUMA_DATAPLANE_RUNTIME_WORK_DIR', description: 'directory for bootstrap.yaml, the token file and sockets (default: a temp dir removed at exit)' },

@@ -31,14 +31,24 @@ function groupMembers(pgid: number): number[] | undefined {
  * are polled, so a wait costs the same on a host with thousands of processes. Without /proc the
  * group counts as gone when nothing in it can be signalled.
  */
-export async function processGroupGone(pgid: number, timeoutMs = Infinity): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+export function processGroupGone(pgid: number, timeoutMs = Infinity): Promise<boolean> {
   let members = groupSignallable(pgid) ? groupMembers(pgid) : [];
-  for (;;) {
+  return gone(() => {
     members = members?.filter(isAlive);
-    const running = members === undefined ? groupSignallable(pgid) : members.length > 0;
-    if (!running) return true;
+    return members === undefined ? !groupSignallable(pgid) : members.length === 0;
+  }, timeoutMs);
+}
+
+/** Resolves true once the process has exited (a zombie counts as exited), or false after `timeoutMs`. */
+export function processGone(pid: number, timeoutMs = Infinity): Promise<boolean> {
+  return gone(() => !isAlive(pid), timeoutMs);
+}
+
+async function gone(check: () => boolean, timeoutMs: number): Promise<boolean> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check()) {
     if (Date.now() >= deadline) return false;
     await sleep(POLL_MS);
   }
+  return true;
 }

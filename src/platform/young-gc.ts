@@ -21,8 +21,11 @@ export function collectYoungGarbage(): void {
   if (collect === undefined) {
     try {
       setFlagsFromString('--expose-gc');
-      collect = runInNewContext('gc') as Collect;
-      setFlagsFromString('--no-expose-gc');
+      try {
+        collect = runInNewContext('gc') as Collect;
+      } finally {
+        setFlagsFromString('--no-expose-gc');
+      }
     } catch {
       collect = null;
     }

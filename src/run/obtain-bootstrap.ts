@@ -13,8 +13,6 @@ import type { Prepared } from './prepare.js';
 export interface ObtainedBootstrap {
   yaml: string;
   document: Record<string, unknown>;
-  /** `control plane` or `local template`, for messages about the bootstrap. */
-  origin: string;
   /**
    * The data plane's own address: the control plane's word for it (kumaSidecarConfiguration),
    * else the template's. Decides IPv4 or IPv6 for the readiness reporter (Kubernetes has no template).
@@ -139,5 +137,5 @@ export async function obtainBootstrap(ctx: ObtainContext): Promise<ObtainedBoots
     });
   }
   ctx.logger.info('received bootstrap configuration', { source: local ? 'local' : 'control plane' });
-  return { yaml, document: document as Record<string, unknown>, origin, dataplaneAddress };
+  return { yaml, document: document as Record<string, unknown>, dataplaneAddress };
 }

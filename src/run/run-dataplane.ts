@@ -13,8 +13,8 @@ import { envoyLineTransform } from '../logging/envoy-lines.js';
 import { assertPortFree, startReadinessServer, readinessHost, readinessProbeHost, type ReadinessServer } from '../readiness/server.js';
 import { createNotifier } from '../platform/systemd.js';
 import { deathSignalWrapper, type DeathSignalWrapper } from '../platform/pdeathsig.js';
-import { findStaleEnvoy, isAlive, leadsGroup, removePidFile, writePidFile } from '../platform/pidfile.js';
-import { processGroupGone } from '../platform/process-group.js';
+import { findStaleEnvoy, leadsGroup, removePidFile, writePidFile } from '../platform/pidfile.js';
+import { processGone, processGroupGone } from '../platform/process-group.js';
 import { oomKillCount } from '../platform/cgroup.js';
 import type { SignalRouter } from '../platform/signals.js';
 import { Supervisor } from '../supervisor/supervisor.js';
@@ -83,21 +83,12 @@ async function stopStaleEnvoy(workDir: string, logger: Logger): Promise<void> {
       // Gone in the meantime: nothing left to stop.
     }
   };
-  const gone = (): Promise<boolean> => (group ? processGroupGone(pid, KILL_GRACE_MS) : exitsWithin(pid, KILL_GRACE_MS));
+  const gone = (): Promise<boolean> => (group ? processGroupGone(pid, KILL_GRACE_MS) : processGone(pid, KILL_GRACE_MS));
   signal('SIGTERM');
   if (await gone()) return;
   logger.warn('the stale Envoy ignored SIGTERM; killing it', { pid });
   signal('SIGKILL');
   await gone();
-}
-
-async function exitsWithin(pid: number, ms: number): Promise<boolean> {
-  const deadline = Date.now() + ms;
-  while (isAlive(pid)) {
-    if (Date.now() >= deadline) return false;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  return true;
 }
 
 /** `kuma-dp run`: prepare, get the bootstrap, supervise Envoy, and say how it ended. */

@@ -70,13 +70,13 @@ function failed(source: string, problems: BootstrapProblem[]): BootstrapValidati
   return { ok: false, problems, summary };
 }
 
-/**
- * The typed_config types in the bootstraps kuma-cp sends and envoy-bootstrap/ renders: the
- * admin access log, the regex engine, the ADS cluster's TLS and HTTP/2 options.
- */
 const anyOf = (type: string, fields: Record<string, unknown> = {}) => ({ '@type': `type.googleapis.com/${type}`, ...fields });
 
-/** A bootstrap of the shape kuma-cp sends, small: checking it once compiles the code every check runs. */
+/**
+ * A bootstrap of the shape kuma-cp sends, small: checking it once compiles the code every check
+ * runs. Its typed_config types are those of the bootstraps kuma-cp sends and envoy-bootstrap/
+ * renders: the admin access log, the regex engine, the ADS cluster's TLS and HTTP/2 options.
+ */
 export const WARM_UP_BOOTSTRAP = {
   node: { id: 'default.warm-up', cluster: 'warm-up' },
   admin: {
