@@ -29,7 +29,14 @@ function helperPid(): number {
 describe('BackgroundValidator (the schema check process)', function () {
   this.timeout(20_000);
   let validator: BackgroundValidator | undefined;
-  afterEach(() => validator?.close());
+  afterEach(async () => {
+    validator?.close();
+    // Gone before the next test counts check processes.
+    await waitFor(() => childrenRunning(process.pid, CHECK).length + childrenRunning(process.pid, 'schema-check').length === 0, {
+      timeoutMs: 10_000,
+      what: 'the check processes of the test to exit',
+    });
+  });
 
   it('checks documents in its own process, one after another', async () => {
     validator = new BackgroundValidator();
@@ -89,10 +96,8 @@ describe('BackgroundValidator (the schema check process)', function () {
 
   it('a check from the snapshot killed from outside (SIGKILL) is a failure, not a refused snapshot', async () => {
     const bundle = join(PACKAGE_ROOT, 'dist', 'bundle');
-    // Checks of earlier tests may still be on their way out.
-    const before = new Set(childrenRunning(process.pid, 'schema-check'));
     validator = new BackgroundValidator({ modulePath: join(bundle, 'schema-check.cjs'), execArgv: ['--snapshot-blob', join(bundle, schemaCheckSnapshotName())] });
-    const pid = childrenRunning(process.pid, 'schema-check').find((candidate) => !before.has(candidate));
+    const [pid] = childrenRunning(process.pid, 'schema-check');
     process.kill(pid!, 'SIGKILL');
     const failure = await rejectionOf(validator.validate(GOOD, 'pending'), KumaDpError);
     expect(failure.message).to.equal('the bootstrap schema check could not run: it exited (SIGKILL)');

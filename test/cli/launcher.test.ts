@@ -3,8 +3,7 @@ import { basename, join } from 'node:path';
 import { expect } from 'chai';
 import { processGone, runKumaDp } from '../support/kuma-dp.js';
 import { packageCopy } from '../support/package-copy.js';
-import { runFixture, TOKEN, type RunFixture } from '../support/run-fixture.js';
-import { cleanupTempDirs } from '../support/tmp.js';
+import { TOKEN, useRunFixture } from '../support/run-fixture.js';
 import { waitFor } from '../support/wait.js';
 import { shellQuote } from '../doubles/envoy-binary.js';
 import { cliCodeCacheFile } from '../../src/cli/launcher.js';
@@ -13,14 +12,7 @@ const cacheName = (command: 'run' | 'cli', bundleDir: string) => basename(cliCod
 
 describe('bin/kuma-dp launcher: code cache and early start', function () {
   this.timeout(30_000);
-  let fx: RunFixture;
-  beforeEach(async () => {
-    fx = await runFixture();
-  });
-  afterEach(async () => {
-    await fx.close();
-    cleanupTempDirs();
-  });
+  const fx = useRunFixture({ each: true });
 
   it('bin/kuma-dp takes dist/src when it was compiled after the bundle was built, the bundle otherwise', async () => {
     const { root, bin } = packageCopy();
@@ -86,8 +78,8 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
 
   it('a kuma-dp still running across a rebuild writes no cache, under either build', async () => {
     const { bin, bundleDir } = packageCopy({ replace: { 'main.wrapped.js.sha256': `${'2'.repeat(64)}\n` } });
-    const dp = fx.start([], { bin });
-    await fx.waitLive(dp);
+    const dp = fx().start([], { bin });
+    await fx().waitLive(dp);
     // The rebuild: a new hash beside the script this run has already compiled.
     writeFileSync(join(bundleDir, 'main.wrapped.js.sha256'), `${'3'.repeat(64)}\n`);
     await new Promise((resolve) => setTimeout(resolve, 2_500)); // past the 2 s at which a run writes its cache
@@ -114,7 +106,7 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
 
   it('the bundle reads non-ASCII input as the source does (it is compiled as Latin-1, so it must be ASCII)', async () => {
     // Go's micro sign and Greek mu; a broken escape in the bundle would refuse both.
-    const result = await runKumaDp(fx.args(['--drain-time', '1500\u00b5s', '--min-drain-time', '1500\u03bcs']), { env: { ...fx.env, KUMA_READINESS_PORT: 'bogus' } });
+    const result = await runKumaDp(fx().args(['--drain-time', '1500\u00b5s', '--min-drain-time', '1500\u03bcs']), { env: { ...fx().env, KUMA_READINESS_PORT: 'bogus' } });
     expect(result.code).to.equal(2);
     expect(result.stderr).to.match(/KUMA_READINESS_PORT/).and.not.to.match(/drain-time/);
   });
@@ -123,8 +115,8 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     const { bin, bundleDir } = packageCopy();
     const cache = join(bundleDir, 'code-cache', cacheName('run', bundleDir));
     // Enough output for the relay's first young-generation collection before the cache is made.
-    const dp = fx.start([], { bin, env: { ENVOY_DOUBLE_FLOOD_LINES: '30000' } });
-    await fx.waitLive(dp);
+    const dp = fx().start([], { bin, env: { ENVOY_DOUBLE_FLOOD_LINES: '30000' } });
+    await fx().waitLive(dp);
     await waitFor(() => existsSync(cache), { timeoutMs: 10_000, what: 'the run code cache' });
     expect(statSync(cache).size).to.be.above(10_000);
     dp.signal('SIGTERM');
@@ -134,8 +126,8 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     // made while young-gc.ts had --expose-gc set would be refused and written again.
     const past = new Date(Date.now() - 3_600_000);
     utimesSync(cache, past, past);
-    const again = fx.start([], { bin });
-    await fx.waitLive(again);
+    const again = fx().start([], { bin });
+    await fx().waitLive(again);
     await new Promise((resolve) => setTimeout(resolve, 2_500)); // past the 2 s at which a refused cache is written
     again.signal('SIGTERM');
     expect((await again.waitForExit()).code).to.equal(0);
@@ -144,20 +136,20 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
   });
 
   it("runs Envoy's --version once, started before the CLI has loaded, without the inline token in its environment", async () => {
-    const calls = join(fx.dir, 'version-calls');
-    const envoy = join(fx.dir, 'envoy-wrapper');
+    const calls = join(fx().dir, 'version-calls');
+    const envoy = join(fx().dir, 'envoy-wrapper');
     writeFileSync(
       envoy,
       [
         '#!/bin/bash',
-        `[ "$1" = --version ] && { printf '%s ' "$(date +%s%3N)" >> ${shellQuote(calls)}; env | grep -c KUMA_DATAPLANE_RUNTIME_TOKEN >> ${shellQuote(calls)}; }`,
-        `exec ${shellQuote(fx.envoyPath)} "$@"`,
+        `[ "$1" = --version ] && { printf '%s ' "\${EPOCHREALTIME/./}" >> ${shellQuote(calls)}; env | grep -c KUMA_DATAPLANE_RUNTIME_TOKEN >> ${shellQuote(calls)}; }`,
+        `exec ${shellQuote(fx().envoyPath)} "$@"`,
         '',
       ].join('\n'),
     );
     chmodSync(envoy, 0o755);
-    const dp = fx.start(['--binary-path', envoy], { env: { KUMA_DATAPLANE_RUNTIME_TOKEN: TOKEN } });
-    await fx.waitLive(dp);
+    const dp = fx().start(['--binary-path', envoy], { env: { KUMA_DATAPLANE_RUNTIME_TOKEN: TOKEN } });
+    await fx().waitLive(dp);
     dp.signal('SIGTERM');
     expect((await dp.waitForExit()).code).to.equal(0);
 
@@ -166,20 +158,22 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     const [at, tokenVariables] = lines[0]!.split(' ');
     expect(tokenVariables, 'KUMA_DATAPLANE_RUNTIME_TOKEN in the environment of --version').to.equal('0');
     const cliStarted = dp.stderr().split('\n').find((line) => line.includes('starting Data Plane'))!.split('\t')[0]!;
-    expect(Number(at), '--version ran before the CLI logged its first line').to.be.below(Date.parse(cliStarted));
-    expect(fx.cp.requests[0]!.body!.dataplaneToken, 'the control plane still gets the token').to.equal(TOKEN);
-    expect(fx.cp.requests[0]!.body!.version, 'the version it reported').to.have.nested.property('envoy.version', '1.34.1');
+    // bash's own clock, in microseconds: a `date` would add its own start-up to the moment.
+    expect(Number(at) / 1000, '--version ran before the CLI logged its first line').to.be.below(Date.parse(cliStarted));
+    expect(fx().cp.requests[0]!.body!.dataplaneToken, 'the control plane still gets the token').to.equal(TOKEN);
+    expect(fx().cp.requests[0]!.body!.version, 'the version it reported').to.have.nested.property('envoy.version', '1.34.1');
   });
 
   it('an early --version that hangs neither delays nor outlives a run its flags end', async () => {
-    const pidFile = join(fx.dir, 'version-pid');
-    const envoy = join(fx.dir, 'hanging-envoy');
+    const pidFile = join(fx().dir, 'version-pid');
+    const envoy = join(fx().dir, 'hanging-envoy');
     // The pid first, by the shell itself: kuma-dp may kill it any moment after.
     writeFileSync(envoy, `#!/bin/bash\necho $$ > ${shellQuote(pidFile)}\nexec sleep 30\n`);
     chmodSync(envoy, 0o755);
     const started = Date.now();
-    const result = await runKumaDp(fx.args(['--binary-path', envoy, '--drain-time', 'soon']), { env: fx.env });
-    expect(Date.now() - started, 'kuma-dp does not wait for it').to.be.below(3_000);
+    const result = await runKumaDp(fx().args(['--binary-path', envoy, '--drain-time', 'soon']), { env: fx().env });
+    // The --version times out after 10 s: a kuma-dp that waited for it would take that long.
+    expect(Date.now() - started, 'kuma-dp does not wait for it').to.be.below(8_000);
     expect(result.code).to.equal(2);
     expect(result.stderr).to.match(/--drain-time/);
     const pid = await waitFor(() => existsSync(pidFile) && Number(readFileSync(pidFile, 'utf8')), { timeoutMs: 5_000, what: 'the --version pid' });

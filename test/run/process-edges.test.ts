@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ENVOY_DOUBLE_SCRIPT } from '../doubles/envoy-binary.js';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { cleanupTempDirs } from '../support/tmp.js';
-import { childrenRunning, getReady, processGone } from '../support/kuma-dp.js';
+import { childrenStarted, getReady, processGone } from '../support/kuma-dp.js';
 import { waitFor } from '../support/wait.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
 
@@ -22,10 +22,7 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
     await fx.close();
     fx = await runFixture({ cp: { script: [{ delayMs: 1500 }] } });
     const dp = fx.start();
-    const [check] = await waitFor(() => {
-      const pids = childrenRunning(dp.pid, 'schema-check');
-      return pids.length > 0 ? pids : undefined;
-    }, { timeoutMs: 5000, what: 'the schema check process' });
+    const [check] = await childrenStarted(dp.pid, 'schema-check');
     process.kill(check!, 'SIGKILL');
     const status = await dp.waitForExit(10_000);
     expect(status.code, dp.stderr()).to.equal(1);

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
 import { eventsOf } from '../doubles/envoy-record.js';
-import { cleanupTempDirs } from '../support/tmp.js';
-import { runFixture, type RunFixture } from '../support/run-fixture.js';
+import { useRunFixture } from '../support/run-fixture.js';
 import { killLeftovers, start } from './support.js';
 
 /** Malformed supervision settings: exit 2 with one line naming the flag (or env var), before anything starts. */
@@ -22,26 +21,19 @@ const ROWS: { args: string[]; env?: NodeJS.ProcessEnv; line: RegExp }[] = [
 
 describe('bad supervision settings exit 2 with one line', function () {
   afterEach(killLeftovers);
-  let fx: RunFixture;
-  before(async () => {
-    fx = await runFixture();
-  });
-  after(async () => {
-    await fx.close();
-    cleanupTempDirs();
-  });
+  const fx = useRunFixture();
 
   for (const { args, env, line } of ROWS) {
     it(args.length ? args.join(' ') : Object.entries(env!).map(([k, v]) => `${k}=${v}`).join(' '), async () => {
-      const dp = start(fx, args, { env });
+      const dp = start(fx(), args, { env });
       const status = await dp.waitForExit();
       expect(status.code).to.equal(2);
       const lines = dp.stderr().trimEnd().split('\n');
       expect(lines, dp.stderr()).to.have.length(1);
       expect(lines[0]).to.match(/^Error: /).and.to.match(line);
       expect(lines[0], 'one problem, not its echoes').not.to.match(/configuration problems/);
-      expect(fx.cp.requests, 'nothing was asked of the control plane').to.have.length(0);
-      expect(eventsOf(fx.record(), 'start')).to.have.length(0);
+      expect(fx().cp.requests, 'nothing was asked of the control plane').to.have.length(0);
+      expect(eventsOf(fx().record(), 'start')).to.have.length(0);
     });
   }
 });

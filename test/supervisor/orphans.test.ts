@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { waitFor } from '../support/wait.js';
 import { cleanupTempDirs } from '../support/tmp.js';
-import { childrenRunning, processGone } from '../support/kuma-dp.js';
+import { childrenStarted, processGone } from '../support/kuma-dp.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
 import { adminCalls, entries, killLeftovers, signalsReceived, start } from './support.js';
 
@@ -45,10 +45,7 @@ describe('no orphan Envoy', function () {
     await fx.close();
     fx = await runFixture({ cp: { script: [{ delayMs: 3000 }] } });
     const dp = start(fx);
-    const [check] = await waitFor(() => {
-      const pids = childrenRunning(dp.pid, 'schema-check');
-      return pids.length > 0 ? pids : undefined;
-    }, { timeoutMs: 5000, what: 'the schema check process' });
+    const [check] = await childrenStarted(dp.pid, 'schema-check');
     dp.signal('SIGKILL');
     await dp.waitForExit();
     // It notices once its synchronous warm-up is over, which takes seconds on a loaded machine.

@@ -138,6 +138,17 @@ export function processGone(pid: number): boolean {
 }
 
 /** Live children of a process whose command line mentions `fragment` (Linux /proc). */
+/** The children of `parentPid` whose command line contains `fragment`, once there is one. */
+export function childrenStarted(parentPid: number, fragment: string, timeoutMs = 5000): Promise<number[]> {
+  return waitFor(
+    () => {
+      const pids = childrenRunning(parentPid, fragment);
+      return pids.length > 0 ? pids : undefined;
+    },
+    { timeoutMs, what: `a child of ${parentPid} running ${fragment}` },
+  );
+}
+
 export function childrenRunning(parentPid: number, fragment: string): number[] {
   const pids: number[] = [];
   for (const entry of readdirSync('/proc')) {

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { installEnvoyDouble } from '../doubles/envoy-binary.js';
 import { startKumaCpDouble, type KumaCpDouble, type KumaCpDoubleOptions } from '../doubles/kuma-cp-double.js';
 import { readRecord, type RecordEvent } from '../doubles/envoy-record.js';
-import { makeTempDir } from './tmp.js';
+import { cleanupTempDirs, makeTempDir } from './tmp.js';
 import { waitFor } from './wait.js';
 import { baseEnv, freePort, spawnKumaDp, type KumaDpProcess, type SpawnOptions } from './kuma-dp.js';
 
@@ -118,4 +118,22 @@ export async function runFixture(options: { cp?: KumaCpDoubleOptions; envoyEnv?:
     },
     close: () => cp.close(),
   };
+}
+
+/**
+ * A fixture per describe block (or per test with `each`), closed and its temp dirs removed after:
+ * `const fx = useRunFixture();` in the block, `fx()` in the tests. When the fixture could not be
+ * made, the hook's own error is the one reported, not a TypeError from the cleanup.
+ */
+export function useRunFixture({ each = false }: { each?: boolean } = {}): () => RunFixture {
+  let fx: RunFixture | undefined;
+  (each ? beforeEach : before)(async () => {
+    fx = await runFixture();
+  });
+  (each ? afterEach : after)(async () => {
+    await fx?.close();
+    fx = undefined;
+    cleanupTempDirs();
+  });
+  return () => fx!;
 }
