@@ -1,8 +1,6 @@
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { schemaCheckSnapshotName } from '../src/bootstrap/schema/background.js';
 
 /**
  * Bundles the compiled CLI (dist/src) into dist/bundle, as CommonJS: the ESM loader pays per file
@@ -27,9 +25,9 @@ try {
 }
 const started = performance.now();
 const CLI_SCRIPT = 'main.wrapped.js';
-/** Envoy installs (tar, cli-progress), `bootstrap validate` (protobuf), a fallback for old Node (web streams). */
-const RARELY_USED_PACKAGES = ['tar', 'cli-progress', '@bufbuild/protobuf', 'web-streams-polyfill'];
-// CommonJS with import.meta.url kept meaningful (package-root.ts, background.ts find files by it).
+/** Envoy installs (tar, cli-progress), a fallback for old Node (web streams). */
+const RARELY_USED_PACKAGES = ['tar', 'cli-progress', 'web-streams-polyfill'];
+// CommonJS with import.meta.url kept meaningful (package-root.ts finds files by it).
 const commonJs = {
   bundle: true,
   format: 'cjs',
@@ -60,13 +58,6 @@ await esbuild.build({
   // `run`, which needs none of them.
   external: RARELY_USED_PACKAGES,
 });
-// Self-contained: a startup snapshot can load nothing but node's own modules.
-await esbuild.build({
-  ...commonJs,
-  ...compact,
-  entryPoints: [`${ROOT}dist/src/bootstrap/schema/check-process.js`],
-  outfile: `${STAGING}/schema-check.cjs`,
-});
 // Loaded by bin/kuma-dp for every command: a plain `envoy which` is answered without the CLI bundle.
 await esbuild.build({
   ...commonJs,
@@ -78,7 +69,6 @@ await esbuild.build({
 assertAscii(`${STAGING}/${CLI_SCRIPT}`);
 // Names the build in the code cache's file name (src/cli/launcher.ts).
 writeFileSync(`${STAGING}/${CLI_SCRIPT}.sha256`, `${createHash('sha256').update(readFileSync(`${STAGING}/${CLI_SCRIPT}`)).digest('hex')}\n`);
-buildSchemaCheckSnapshot();
 rmSync(OUT, { recursive: true, force: true });
 renameSync(STAGING, OUT);
 console.log(`bundle: dist/bundle written (${Math.round(performance.now() - started)} ms)`);
@@ -93,23 +83,4 @@ function assertAscii(file: string): void {
   if (at >= 0) {
     throw new Error(`bundle: ${file} has a non-ASCII byte at offset ${at}, near ${JSON.stringify(bytes.subarray(Math.max(0, at - 40), at + 10).toString('utf8'))}; write it as an escape in the source`);
   }
-}
-
-/**
- * The schema check as a startup snapshot for this node (background.ts uses it when the running
- * node is the same one, and falls back to the script when the snapshot will not start). Without
- * it the check starts from its bundle: slower, same verdicts. Built and tried with no
- * NODE_OPTIONS, as the check runs: V8 refuses a snapshot made under other heap settings.
- */
-function buildSchemaCheckSnapshot(): void {
-  const blob = `${STAGING}/${schemaCheckSnapshotName()}`;
-  const script = `${STAGING}/schema-check.cjs`;
-  const env = { ...process.env, NODE_OPTIONS: '' };
-  const built = spawnSync(process.execPath, ['--snapshot-blob', blob, '--build-snapshot', script], { encoding: 'utf8', env });
-  // Started without an IPC channel it has nothing to wait for and exits 0 at once.
-  const tried = built.status === 0 ? spawnSync(process.execPath, ['--snapshot-blob', blob, script], { encoding: 'utf8', env, timeout: 30_000 }) : built;
-  if (tried.status === 0) return;
-  rmSync(blob, { force: true });
-  const reason = (tried.error?.message ?? tried.stderr.trim().split('\n').pop()) || `exit ${tried.status ?? tried.signal}`;
-  console.warn(`bundle: no startup snapshot of the schema check (${reason}); it will start from its bundle`);
 }

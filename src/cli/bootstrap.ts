@@ -18,7 +18,6 @@ function generateCommand(context: () => CliContext): Command {
         const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: new AbortController().signal });
         process.stdout.write(bootstrap.yaml);
       } finally {
-        prepared.validator.close();
         await prepared.workDir.cleanup();
       }
     },

@@ -7,7 +7,6 @@ import { inlineTokenValue, resolveRunSettings, type RunSettings } from '../confi
 import { resolveInstallOptions, type InstallSettings } from '../envoy/install/options.js';
 import { ConfigErrors } from '../errors.js';
 import { SignalRouter } from '../platform/signals.js';
-import { BackgroundValidator } from '../bootstrap/schema/background.js';
 import type { CliContext } from './context.js';
 import type { CommandResult } from './result.js';
 
@@ -43,15 +42,11 @@ export function runCommand(context: () => CliContext, done: (result: CommandResu
       const ctx = context();
       const resolved = resolveRun(cmd, ctx);
       const signals = new SignalRouter().install();
-      // The schema check's process starts before the run job's modules load: its start-up is the
-      // longest stretch of CPU between `kuma-dp run` and Envoy's exec.
-      const validator = new BackgroundValidator();
       try {
         // Loaded only once the flags are known to be good: a bad flag exits without paying for it.
         const { runDataplane } = await import('../run/run-dataplane.js');
         const outcome = await runDataplane({
           ...resolved,
-          validator,
           env: ctx.env,
           cwd: ctx.cwd,
           logger: ctx.logger.child('run'),
@@ -62,7 +57,6 @@ export function runCommand(context: () => CliContext, done: (result: CommandResu
         });
         done(outcome);
       } finally {
-        validator.close();
         signals.uninstall();
       }
     });

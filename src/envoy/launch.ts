@@ -27,16 +27,6 @@ export interface LaunchSpec {
  */
 const PIPE_DRAIN_LIMIT_MS = 10_000;
 
-let execaModule: Promise<typeof import('execa')> | undefined;
-
-/**
- * Loading execa costs ~10 ms of CPU even from the bundle; `run` starts it while it waits for the
- * schema check's verdict, so neither the bootstrap request nor the launch waits for it.
- */
-export function preloadLauncher(): void {
-  execaModule ??= import('execa');
-  execaModule.catch(() => {});
-}
 
 /**
  * Starts Envoy in a session of its own (setsid), so a terminal's Ctrl-C or `kill -- -PGID` on our
@@ -44,8 +34,8 @@ export function preloadLauncher(): void {
  * process group, which is what signal() targets.
  */
 export async function launchEnvoy(spec: LaunchSpec): Promise<EnvoyProcess> {
-  preloadLauncher();
-  const { execa } = await execaModule!;
+  // Imported here: `run` needs it only once the bootstrap is in hand, and every other command never.
+  const { execa } = await import('execa');
   const [file, ...rest] = [...spec.prefix, spec.binary, ...spec.args];
   const child = execa(file!, rest, {
     cwd: spec.cwd,

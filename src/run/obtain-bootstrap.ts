@@ -1,5 +1,6 @@
 import { ExitCode, KumaDpError } from '../errors.js';
 import { parseYaml } from '../bootstrap/schema/yaml.js';
+import { validateBootstrap } from '../bootstrap/schema/validate.js';
 import type { Logger } from '../logging/logger.js';
 import type { RunSettings } from '../config/run-settings.js';
 import { buildBootstrapRequest, DEFAULT_FEATURE_FLAGS, featureList, serializeBootstrapRequest } from '../bootstrap/remote/request.js';
@@ -26,8 +27,6 @@ export interface ObtainContext {
   env: NodeJS.ProcessEnv;
   logger: Logger;
   signal: AbortSignal;
-  /** Run once the document is with the schema check: kuma-dp has nothing else to do until it answers. */
-  whileChecking?: () => void;
 }
 
 async function remoteBootstrap(ctx: ObtainContext): Promise<Parsed> {
@@ -125,10 +124,7 @@ export async function obtainBootstrap(ctx: ObtainContext): Promise<ObtainedBoots
   // A local bootstrap that fails the schema is the template's fault (exit 2); the control plane's is its own (exit 1).
   const blame = local ? ExitCode.USAGE : ExitCode.FAILURE;
   const { yaml, document, dataplaneAddress } = local ? await localBootstrap(ctx) : await remoteBootstrap(ctx);
-  const checked = ctx.prepared.validator.validate(document, origin);
-  ctx.whileChecking?.();
-  const verdict = await checked;
-  ctx.prepared.validator.close();
+  const verdict = validateBootstrap(document, { source: origin });
   if (!verdict.ok) {
     const first = verdict.problems[0]!;
     throw new KumaDpError(`${origin} fails Envoy's schema at ${first.path}: ${first.message}`, {

@@ -14,7 +14,6 @@ import { isCompatible, readEnvoyVersion, type EnvoyVersion } from '../envoy/vers
 import type { VersionRun } from '../envoy/version-run.js';
 import { PINNED_ENVOY_VERSION } from '../version.js';
 import { prepareWorkDir, type WorkDir } from '../platform/workdir.js';
-import { BackgroundValidator } from '../bootstrap/schema/background.js';
 import { detectMaxMemoryBytes, detectSystemCaPath } from '../bootstrap/remote/host-facts.js';
 
 /** What every bootstrap source needs, found and checked before any network call. */
@@ -28,8 +27,6 @@ export interface Prepared {
   caCertPem: string | undefined;
   envoyBinary: string;
   envoy: EnvoyVersion & { compatible: boolean };
-  /** Checks the bootstrap against Envoy's schema; closed once it has. */
-  validator: BackgroundValidator;
   /** Read while the rest is prepared; only the bootstrap needs them. */
   hostFacts: Promise<HostFacts>;
 }
@@ -49,8 +46,6 @@ export interface PrepareContext {
   signal: AbortSignal;
   stdin: NodeJS.ReadableStream;
   selfPath: string;
-  /** Started early by the caller when it can; otherwise prepare starts one. */
-  validator?: BackgroundValidator;
   /** `--version` started by the launcher; used when it ran the binary found here. */
   envoyVersionRun?: VersionRun | undefined;
 }
@@ -103,19 +98,13 @@ async function locateEnvoy(ctx: PrepareContext): Promise<{ envoyBinary: string; 
  * a broken template, token or Envoy binary is exit 2 at once, not five minutes of retries.
  */
 export async function prepare(ctx: PrepareContext): Promise<Prepared> {
-  // Start-up latency delays every deploy: the schema loads (in its helper process) and Envoy answers
-  // --version while the template and token are checked. An install (--envoy-version) waits until those are known good.
-  const validator = ctx.validator ?? new BackgroundValidator();
+  // Start-up latency delays every deploy: the host facts are read and Envoy answers --version while
+  // the template and token are checked. An install (--envoy-version) waits until those are known good.
   const hostFacts = Promise.all([detectSystemCaPath(), detectMaxMemoryBytes()]).then(([systemCaPath, maxHeapSizeBytes]) => ({ systemCaPath, maxHeapSizeBytes }));
-  try {
-    return { ...(await prepareChecked(ctx)), validator, hostFacts };
-  } catch (err) {
-    validator.close();
-    throw err;
-  }
+  return { ...(await prepareChecked(ctx)), hostFacts };
 }
 
-async function prepareChecked(ctx: PrepareContext): Promise<Omit<Prepared, 'validator' | 'hostFacts'>> {
+async function prepareChecked(ctx: PrepareContext): Promise<Omit<Prepared, 'hostFacts'>> {
   const { settings, logger } = ctx;
   const early = ctx.install.envoyVersion ? undefined : locateEnvoy(ctx);
   early?.catch(() => {});

@@ -6,7 +6,7 @@ import { writeBootstrapFile } from '../bootstrap/file.js';
 import { BootstrapAborted } from '../bootstrap/remote/client.js';
 import { AdminClient, adminAddressFromBootstrap, describeAdminAddress, drainQuery } from '../envoy/admin.js';
 import { buildEnvoyArgs } from '../envoy/args.js';
-import { launchEnvoy, preloadLauncher } from '../envoy/launch.js';
+import { launchEnvoy } from '../envoy/launch.js';
 import { LogRelay } from '../logging/relay.js';
 import { collectYoungGarbage } from '../platform/young-gc.js';
 import { envoyLineTransform } from '../logging/envoy-lines.js';
@@ -115,7 +115,7 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
       // A taken port is a configuration problem: say so now, not after minutes of bootstrap retries.
       await assertPortFree(readinessProbeHost(ctx.env), settings.readinessPort);
       await stopStaleEnvoy(prepared.workDir.path, logger);
-      const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: abort.signal, whileChecking: preloadLauncher });
+      const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: abort.signal });
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       const configPath = await writeBootstrapFile(prepared.workDir.path, bootstrap.yaml);
       logger.info('bootstrap configuration saved to a file', { path: configPath });
@@ -144,7 +144,6 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
   } finally {
     await readiness?.close().catch(() => {});
     if (prepared) {
-      prepared.validator.close();
       await removePidFile(prepared.workDir.path).catch(() => {});
       await prepared.workDir.cleanup().catch(() => {});
     }

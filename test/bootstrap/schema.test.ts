@@ -1,6 +1,53 @@
 import { expect } from 'chai';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { parse } from 'yaml';
-import { validateBootstrap, validateBootstrapYaml, WARM_UP_BOOTSTRAP, type BootstrapValidation } from '../../src/bootstrap/schema/validate.js';
+import { KumaDpError } from '../../src/errors.js';
+import { readProtoJson } from '../../src/bootstrap/schema/proto-json.js';
+import { BOOTSTRAP_TYPE } from '../../src/bootstrap/schema/rules.js';
+import { SCHEMA_TABLES_PATH, SchemaTables } from '../../src/bootstrap/schema/tables.js';
+import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
+import { validateBootstrap, validateBootstrapYaml, type BootstrapValidation } from '../../src/bootstrap/schema/validate.js';
+
+const anyOf = (type: string, fields: Record<string, unknown> = {}) => ({ '@type': `type.googleapis.com/${type}`, ...fields });
+
+/**
+ * A bootstrap of the shape kuma-cp sends, with the typed_config types of the bootstraps kuma-cp
+ * sends and envoy-bootstrap/ renders: the admin access log, the regex engine, the ADS cluster's
+ * TLS and HTTP/2 options.
+ */
+export const KUMA_CP_SHAPED = {
+  node: { id: 'default.web-1', cluster: 'web' },
+  admin: {
+    access_log: [{ name: 'envoy.access_loggers.file', typed_config: anyOf('envoy.extensions.access_loggers.file.v3.FileAccessLog', { path: '/dev/null' }) }],
+    address: { pipe: { path: '/tmp/kuma-dp/admin.sock' } },
+  },
+  default_regex_engine: { name: 'envoy.regex_engines.google_re2', typed_config: anyOf('envoy.extensions.regex_engines.v3.GoogleRE2') },
+  dynamic_resources: {
+    ads_config: { api_type: 'DELTA_GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'ads_cluster' } }] },
+    cds_config: { ads: {}, resource_api_version: 'V3' },
+    lds_config: { ads: {}, resource_api_version: 'V3' },
+  },
+  static_resources: {
+    clusters: [
+      {
+        name: 'ads_cluster',
+        connect_timeout: '1s',
+        type: 'STRICT_DNS',
+        typed_extension_protocol_options: {
+          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': anyOf('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', {
+            explicit_http_config: { http2_protocol_options: {} },
+          }),
+        },
+        transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: anyOf('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', { sni: 'kuma-control-plane' }) },
+        load_assignment: {
+          cluster_name: 'ads_cluster',
+          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 5678 } } } }] }],
+        },
+      },
+    ],
+  },
+};
 
 /** The minimal v3 bootstrap of reference/envoy-contract.md §E. */
 const GOOD_YAML = `
@@ -98,8 +145,8 @@ describe('bootstrap schema validation', function () {
       expect(validateBootstrap(good())).to.deep.equal({ ok: true });
     });
 
-    it('the warm-up bootstrap the schema check runs first (a failing one would warm up nothing)', function () {
-      expect(validateBootstrap(WARM_UP_BOOTSTRAP)).to.deep.equal({ ok: true });
+    it('a bootstrap of the shape kuma-cp sends, typed_configs included', function () {
+      expect(validateBootstrap(KUMA_CP_SHAPED)).to.deep.equal({ ok: true });
     });
 
     it('the same bootstrap as YAML text', function () {
@@ -260,6 +307,50 @@ describe('bootstrap schema validation', function () {
         ads(d)['transport_api_version'] = 'AUTO';
       });
       expect(problemsOf(validateBootstrap(doc))).to.have.length(2);
+    });
+  });
+
+  describe('the schema file', function () {
+    after(cleanupTempDirs);
+
+    const refusal = (load: () => unknown): KumaDpError => {
+      try {
+        load();
+      } catch (err) {
+        expect(err).to.be.instanceOf(KumaDpError);
+        return err as KumaDpError;
+      }
+      expect.fail('expected the schema to be refused');
+    };
+
+    it('a missing or damaged schema file is one line naming it, never a pass', function () {
+      const dir = makeTempDir('schema-tables');
+      const missing = refusal(() => SchemaTables.load(join(dir, 'absent.tables')));
+      expect(missing.message).to.equal(`the Envoy schema ${join(dir, 'absent.tables')} is unusable: it cannot be read (ENOENT)`);
+      expect(missing.hint).to.include('npm run build');
+
+      const garbage = join(dir, 'garbage.tables');
+      writeFileSync(garbage, 'not tables at all\n{}');
+      expect(refusal(() => SchemaTables.load(garbage)).message).to.match(/is unusable: its index is damaged$/);
+
+      // The index intact, the bootstrap package's tables overwritten: found when a check reaches them.
+      const real = readFileSync(SCHEMA_TABLES_PATH);
+      const body = real.indexOf(10) + 1;
+      const index = JSON.parse(real.subarray(0, body).toString()) as { packages: Record<string, [number, number]> };
+      const [start, end] = index.packages['envoy.config.bootstrap.v3']!;
+      const damaged = join(dir, 'damaged.tables');
+      writeFileSync(damaged, Buffer.from(real).fill('x', body + start, body + end));
+      const tables = SchemaTables.load(damaged);
+      expect(refusal(() => readProtoJson(tables, BOOTSTRAP_TYPE, good())).message).to.match(/is unusable: the tables of envoy\.config\.bootstrap\.v3 are damaged$/);
+    });
+
+    it('knows no type by a name that only an object prototype has', function () {
+      const tables = SchemaTables.load();
+      for (const name of ['constructor', 'toString', 'envoy.config.core.v3.constructor', '__proto__.x', 'envoy.config.core.v3.__proto__']) {
+        expect(tables.message(name), name).to.equal(undefined);
+        expect(tables.enum(name), name).to.equal(undefined);
+      }
+      expect(onlyProblem(good((d) => (cluster(d)['transport_socket']['typed_config']['@type'] = 'type.googleapis.com/constructor'))).message).to.include('unknown type');
     });
   });
 });

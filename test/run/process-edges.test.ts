@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { ENVOY_DOUBLE_SCRIPT } from '../doubles/envoy-binary.js';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { cleanupTempDirs } from '../support/tmp.js';
-import { childrenStarted, getReady, processGone } from '../support/kuma-dp.js';
+import { getReady, processGone } from '../support/kuma-dp.js';
 import { waitFor } from '../support/wait.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
 
@@ -17,21 +17,6 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
     await fx.close();
   });
   after(cleanupTempDirs);
-
-  it('a schema check process killed mid-start ends the run with exit 1 and one line, and no Envoy', async () => {
-    await fx.close();
-    fx = await runFixture({ cp: { script: [{ delayMs: 1500 }] } });
-    const dp = fx.start();
-    const [check] = await childrenStarted(dp.pid, 'schema-check');
-    process.kill(check!, 'SIGKILL');
-    const status = await dp.waitForExit(10_000);
-    expect(status.code, dp.stderr()).to.equal(1);
-    const errors = dp.stderr().split('\n').filter((line) => line.startsWith('Error: '));
-    expect(errors).to.deep.equal([
-      'Error: the bootstrap schema check could not run: it exited (SIGKILL); a kuma-dp problem, not one of the bootstrap; check memory and process limits, and report it if it persists',
-    ]);
-    expect(eventsOf(fx.record(), 'start'), 'no Envoy').to.have.length(0);
-  });
 
   it('stops an Envoy started by a wrapper script that does not exec (signals go to its process group)', async () => {
     const wrapper = join(fx.dir, 'envoy-wrapper');

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { waitFor } from '../support/wait.js';
 import { cleanupTempDirs } from '../support/tmp.js';
-import { childrenStarted, processGone } from '../support/kuma-dp.js';
+import { processGone } from '../support/kuma-dp.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
 import { adminCalls, entries, killLeftovers, signalsReceived, start } from './support.js';
 
@@ -39,17 +39,6 @@ describe('no orphan Envoy', function () {
     await waitFor(() => processGone(envoyPid), { timeoutMs: 2000, what: 'Envoy to die with kuma-dp' });
     expect(Date.now() - killedAt).to.be.below(2000);
     expect(dp.stderr()).not.to.include('will not die with kuma-dp');
-  });
-
-  it('SIGKILL of kuma-dp while the schema check runs leaves no check process behind', async () => {
-    await fx.close();
-    fx = await runFixture({ cp: { script: [{ delayMs: 3000 }] } });
-    const dp = start(fx);
-    const [check] = await childrenStarted(dp.pid, 'schema-check');
-    dp.signal('SIGKILL');
-    await dp.waitForExit();
-    // It notices once its synchronous warm-up is over, which takes seconds on a loaded machine.
-    await waitFor(() => processGone(check!), { timeoutMs: 10_000, what: 'the schema check to exit with kuma-dp' });
   });
 
   it('Ctrl-C to the whole process group reaches only kuma-dp, which drains first', async () => {

@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { waitFor, type ExitStatus } from './wait.js';
@@ -135,33 +135,5 @@ export function processGone(pid: number): boolean {
   } catch {
     return true;
   }
-}
-
-/** Live children of a process whose command line mentions `fragment` (Linux /proc). */
-/** The children of `parentPid` whose command line contains `fragment`, once there is one. */
-export function childrenStarted(parentPid: number, fragment: string, timeoutMs = 5000): Promise<number[]> {
-  return waitFor(
-    () => {
-      const pids = childrenRunning(parentPid, fragment);
-      return pids.length > 0 ? pids : undefined;
-    },
-    { timeoutMs, what: `a child of ${parentPid} running ${fragment}` },
-  );
-}
-
-export function childrenRunning(parentPid: number, fragment: string): number[] {
-  const pids: number[] = [];
-  for (const entry of readdirSync('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    try {
-      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (Number(ppid) !== parentPid || state === 'Z') continue;
-      if (readFileSync(`/proc/${entry}/cmdline`, 'utf8').includes(fragment)) pids.push(Number(entry));
-    } catch {
-      // gone meanwhile
-    }
-  }
-  return pids;
 }
 

@@ -1,13 +1,24 @@
-import type { DescField, DescMessage, Registry } from '@bufbuild/protobuf';
+import type { ScalarName } from './tables.js';
 
-/** A field as Envoy's YAML/JSON names it: proto name (snake_case) or JSON name (camelCase). */
-export function fieldForKey(desc: DescMessage, key: string): DescField | undefined {
-  return desc.fields.find((f) => f.name === key || f.jsonName === key);
-}
+export const ANY_TYPE = 'google.protobuf.Any';
+
+/** The wrapper types, whose JSON form is the bare value of the scalar they wrap. */
+export const WRAPPER_SCALARS: ReadonlyMap<string, ScalarName> = new Map([
+  ['google.protobuf.DoubleValue', 'double'],
+  ['google.protobuf.FloatValue', 'float'],
+  ['google.protobuf.Int64Value', 'int64'],
+  ['google.protobuf.UInt64Value', 'uint64'],
+  ['google.protobuf.Int32Value', 'int32'],
+  ['google.protobuf.UInt32Value', 'uint32'],
+  ['google.protobuf.BoolValue', 'bool'],
+  ['google.protobuf.StringValue', 'string'],
+  ['google.protobuf.BytesValue', 'bytes'],
+]);
 
 /**
  * Well-known types whose JSON form is not an object of their fields (Duration is "1s", Struct is
- * free-form, wrappers are bare values): there is nothing below them to point at.
+ * free-form, wrappers are bare values): read by rules of their own, with nothing below them to
+ * point at.
  */
 const OPAQUE_JSON_TYPES = new Set([
   'google.protobuf.Duration',
@@ -16,28 +27,12 @@ const OPAQUE_JSON_TYPES = new Set([
   'google.protobuf.Struct',
   'google.protobuf.Value',
   'google.protobuf.ListValue',
-  'google.protobuf.DoubleValue',
-  'google.protobuf.FloatValue',
-  'google.protobuf.Int64Value',
-  'google.protobuf.UInt64Value',
-  'google.protobuf.Int32Value',
-  'google.protobuf.UInt32Value',
-  'google.protobuf.BoolValue',
-  'google.protobuf.StringValue',
-  'google.protobuf.BytesValue',
+  ...WRAPPER_SCALARS.keys(),
 ]);
 
-export function hasOpaqueJson(desc: DescMessage): boolean {
-  return OPAQUE_JSON_TYPES.has(desc.typeName);
+export function hasOpaqueJson(typeName: string): boolean {
+  return OPAQUE_JSON_TYPES.has(typeName);
 }
-
-export const ANY_TYPE = 'google.protobuf.Any';
-
-/** The message an Any's "@type" URL names (type.googleapis.com/<full name>), if the schema has it. */
-export function anyTarget(registry: Registry, typeUrl: string): DescMessage | undefined {
-  return registry.getMessage(typeUrl.slice(typeUrl.lastIndexOf('/') + 1));
-}
-
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 

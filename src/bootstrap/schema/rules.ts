@@ -1,18 +1,19 @@
-import type { DescMessage } from '@bufbuild/protobuf';
-import type { EnvoySchema } from './descriptor.js';
-import { ANY_TYPE, anyTarget, fieldForKey, hasOpaqueJson, indexPath, keyPath } from './json-fields.js';
+import { ANY_TYPE, hasOpaqueJson, indexPath, keyPath } from './json-fields.js';
 import { isRecord } from '../../util/is-record.js';
-import type { BootstrapProblem } from './locate.js';
+import type { BootstrapProblem } from './proto-json.js';
+import type { SchemaTables } from './tables.js';
 
 type Json = Record<string, unknown>;
+
+export const BOOTSTRAP_TYPE = 'envoy.config.bootstrap.v3.Bootstrap';
 
 /**
  * Checks Envoy makes at startup that a proto3-JSON parse does not (PGV rules and bootstrap
  * semantics), limited to what bootstraps we write or receive depend on. Input: the bootstrap in
- * canonical proto3 JSON with proto field names (toJson of the parsed message), so every field has
- * one spelling, enums are names and durations are "<seconds>s" strings.
+ * the canonical form readProtoJson returns, so every field has one spelling (its proto name),
+ * enums are names, ports are numbers and durations are "<seconds>s" strings.
  */
-export function bootstrapRuleProblems(schema: EnvoySchema, bootstrap: Json): BootstrapProblem[] {
+export function bootstrapRuleProblems(tables: SchemaTables, bootstrap: Json): BootstrapProblem[] {
   const problems: BootstrapProblem[] = [];
   const add = (path: string, message: string): void => {
     problems.push({ path, message });
@@ -60,7 +61,7 @@ export function bootstrapRuleProblems(schema: EnvoySchema, bootstrap: Json): Boo
     });
   }
 
-  visitMessages(schema, schema.bootstrap, bootstrap, '', (typeName, message, path) => {
+  visitMessages(tables, BOOTSTRAP_TYPE, bootstrap, '', (typeName, message, path) => {
     if (typeName === 'envoy.config.core.v3.SocketAddress') {
       const port = message['port_value'];
       if (typeof port === 'number' && port > 65535) add(keyPath(path, 'port_value'), `${port} is not a TCP/UDP port; use 0..65535`);
@@ -80,7 +81,7 @@ export function bootstrapRuleProblems(schema: EnvoySchema, bootstrap: Json): Boo
 /** sizeof(sockaddr_un.sun_path), including the terminating NUL. */
 const SUN_PATH_BYTES = process.platform === 'linux' ? 108 : 104;
 
-/** "1.5s" → 1.5; proto3 JSON writes every Duration this way. */
+/** "1.5s" → 1.5; every Duration the schema accepts has this form. */
 function durationSeconds(text: string): number {
   return Number(text.slice(0, -1));
 }
@@ -94,33 +95,28 @@ function arrayOf(value: unknown): Json[] {
 }
 
 /** Calls visit for every message in the document, looking inside typed_config (Any) too. */
-function visitMessages(
-  schema: EnvoySchema,
-  desc: DescMessage,
-  json: Json,
-  path: string,
-  visit: (typeName: string, message: Json, path: string) => void,
-): void {
-  if (desc.typeName === ANY_TYPE) {
+function visitMessages(tables: SchemaTables, typeName: string, json: Json, path: string, visit: (typeName: string, message: Json, path: string) => void): void {
+  if (typeName === ANY_TYPE) {
     const typeUrl = json['@type'];
-    const target = typeof typeUrl === 'string' ? anyTarget(schema.registry, typeUrl) : undefined;
-    if (target && !hasOpaqueJson(target)) visitMessages(schema, target, json, path, visit);
+    const target = typeof typeUrl === 'string' ? typeUrl.slice(typeUrl.lastIndexOf('/') + 1) : undefined;
+    if (target && !hasOpaqueJson(target) && tables.message(target)) visitMessages(tables, target, json, path, visit);
     return;
   }
-  if (hasOpaqueJson(desc)) return;
-  visit(desc.typeName, json, path);
+  if (hasOpaqueJson(typeName)) return;
+  visit(typeName, json, path);
+  const table = tables.message(typeName);
   for (const [key, value] of Object.entries(json)) {
-    const field = fieldForKey(desc, key);
+    const field = table?.byKey.get(key);
     if (!field?.message) continue;
     const here = keyPath(path, key);
-    if (field.fieldKind === 'list') {
-      arrayOf(value).forEach((element, i) => visitMessages(schema, field.message!, element, indexPath(here, i), visit));
-    } else if (field.fieldKind === 'map') {
+    if (field.list) {
+      arrayOf(value).forEach((element, i) => visitMessages(tables, field.message!, element, indexPath(here, i), visit));
+    } else if (field.map) {
       for (const [mapKey, entry] of Object.entries(obj(value))) {
-        if (isRecord(entry)) visitMessages(schema, field.message, entry, keyPath(here, mapKey), visit);
+        if (isRecord(entry)) visitMessages(tables, field.message!, entry, keyPath(here, mapKey), visit);
       }
     } else if (isRecord(value)) {
-      visitMessages(schema, field.message, value, here, visit);
+      visitMessages(tables, field.message, value, here, visit);
     }
   }
 }
