@@ -40,10 +40,12 @@ export async function launch(argv: string[], binDir: string): Promise<void> {
     return;
   }
   // Imported here, not above: `envoy which` must not pay for loading child_process and vm.
-  const [{ startEarly }, { requireWithCodeCache }] = await Promise.all([import('./early-start.js'), import('../platform/code-cache.js')]);
+  const { startEarly } = await import('./early-start.js');
   // A guess (`--name run` passes too) that only decides what starts early and which cache is used.
   const command = args.includes('run') ? 'run' : 'cli';
   const early = command === 'run' ? await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir }) : {};
+  // After the early start: `--version` runs while vm and the CLI load.
+  const { requireWithCodeCache } = await import('../platform/code-cache.js');
   const bundleDir = join(binDir, '..', 'dist', 'bundle');
   const cacheFile = cliCodeCacheFile(bundleDir, command);
   const cli = requireWithCodeCache(join(bundleDir, CLI_SCRIPT), cacheFile);
