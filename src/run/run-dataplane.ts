@@ -110,10 +110,13 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
   const wrapper = deathSignalWrapper(process.platform, ctx.env);
   const main = async (): Promise<RunOutcome> => {
     try {
+      // A taken port is a configuration problem: say so now, not after minutes of bootstrap retries.
+      // Probed while prepare runs, but reported after its problems, as if probed after it.
+      const portFree = assertPortFree(readinessProbeHost(ctx.env), settings.readinessPort);
+      portFree.catch(() => {});
       prepared = await prepare({ ...ctx, signal: abort.signal });
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
-      // A taken port is a configuration problem: say so now, not after minutes of bootstrap retries.
-      await assertPortFree(readinessProbeHost(ctx.env), settings.readinessPort);
+      await portFree;
       await stopStaleEnvoy(prepared.workDir.path, logger);
       const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: abort.signal });
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
