@@ -245,9 +245,9 @@ export function until<T>(probe: () => T | Falsy | Promise<T | Falsy>, what: stri
 }
 
 /** As until, with kuma-dp's stderr in the error when it times out. */
-export async function untilDp<T>(dp: DpProcess, probe: () => T | Falsy | Promise<T | Falsy>, what: string, timeoutMs = 20_000): Promise<T> {
+export async function untilDp<T>(dp: DpProcess, probe: () => T | Falsy | Promise<T | Falsy>, what: string, timeoutMs = 20_000, intervalMs?: number): Promise<T> {
   try {
-    return await until(probe, what, timeoutMs);
+    return await until(probe, what, timeoutMs, intervalMs);
   } catch (err) {
     throw new Error(`${(err as Error).message}; kuma-dp stderr:\n${dp.stderr()}`);
   }
