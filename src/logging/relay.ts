@@ -1,4 +1,3 @@
-import { writeSync, writevSync } from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 import type { Logger } from './logger.js';
 
@@ -15,8 +14,8 @@ export const LINE_CONTINUES_MARKER = ' [kuma-dp: line continues]';
 export type LineTransform = (line: Buffer, source: LogSource) => Buffer | string;
 
 export interface LogRelayOptions {
-  /** A file descriptor (written synchronously) or a stream; default process.stdout. */
-  out?: number | Writable;
+  /** Where the lines go; default process.stdout. */
+  out?: Writable;
   /** Longest piece of a line written as one line, newline excluded; at least 16. */
   maxLineBytes?: number;
   /** How many recent lines tail() keeps. */
@@ -40,10 +39,6 @@ const NEWLINE = 0x0a;
 const NEWLINE_BUFFER = Buffer.from('\n');
 const MARKER_LINE_END = Buffer.from(`${LINE_CONTINUES_MARKER}\n`);
 const ERROR_LEVELS = [Buffer.from('[error]'), Buffer.from('[critical]')];
-/** Errors after which a descriptor will never take data again; anything else only loses the write at hand. */
-const FATAL_FD_ERRORS = new Set(['EBADF', 'EPIPE', 'EINVAL', 'ECONNRESET']);
-/** Well under IOV_MAX (1024), so writev never refuses a batch. */
-const MAX_IOVECS = 64;
 
 interface Sink {
   /**
@@ -127,79 +122,6 @@ class StreamSink implements Sink {
   }
 }
 
-class FdSink implements Sink {
-  private queue: Buffer[] = [];
-  private waiters: (() => void)[] = [];
-  private broken = false;
-  private retryDelayMs = 1;
-
-  constructor(
-    private readonly fd: number,
-    private readonly events: SinkEvents,
-  ) {}
-
-  write(blocks: Buffer[]): boolean {
-    if (this.broken) {
-      this.events.discarded(byteLength(blocks));
-      return true;
-    }
-    if (this.queue.length > 0) {
-      this.queue.push(...blocks);
-      return false;
-    }
-    const rest = this.writeNow(blocks);
-    if (rest.length === 0) return true;
-    this.queue = rest;
-    this.scheduleRetry();
-    return false;
-  }
-
-  flushed(): Promise<void> {
-    if (this.queue.length === 0) return Promise.resolve();
-    return new Promise((resolve) => this.waiters.push(resolve));
-  }
-
-  /** Writes the blocks; returns what is left when the descriptor is non-blocking and full. */
-  private writeNow(blocks: Buffer[]): Buffer[] {
-    let rest = blocks.length > MAX_IOVECS ? [Buffer.concat(blocks)] : blocks;
-    while (rest.length > 0) {
-      let written: number;
-      try {
-        written = rest.length === 1 ? writeSync(this.fd, rest[0]!) : writevSync(this.fd, rest);
-      } catch (err) {
-        const code = (err as NodeJS.ErrnoException).code ?? '';
-        if (code === 'EAGAIN') return rest;
-        if (FATAL_FD_ERRORS.has(code)) this.broken = true;
-        this.events.failed(err as Error, this.broken);
-        this.events.discarded(byteLength(rest));
-        return [];
-      }
-      // A short write: drop what went out, keep the tail of the block it stopped in.
-      let index = 0;
-      while (index < rest.length && written >= rest[index]!.length) written -= rest[index++]!.length;
-      rest = rest.slice(index);
-      if (written > 0) rest[0] = rest[0]!.subarray(written);
-    }
-    return [];
-  }
-
-  private scheduleRetry(): void {
-    setTimeout(() => this.retry(), this.retryDelayMs);
-    this.retryDelayMs = Math.min(this.retryDelayMs * 2, 64);
-  }
-
-  private retry(): void {
-    this.queue = this.broken ? [] : this.writeNow(this.queue);
-    if (this.queue.length > 0) {
-      this.scheduleRetry();
-      return;
-    }
-    this.retryDelayMs = 1;
-    this.events.drain();
-    for (const resolve of this.waiters.splice(0)) resolve();
-  }
-}
-
 interface Attached {
   stream: Readable;
   source: LogSource;
@@ -252,8 +174,7 @@ export class LogRelay {
         this.discarded += bytes;
       },
     };
-    const out = options.out ?? process.stdout;
-    this.sink = typeof out === 'number' ? new FdSink(out, events) : new StreamSink(out, events);
+    this.sink = new StreamSink(options.out ?? process.stdout, events);
   }
 
   /** Output errors seen (a failed stream counts once). */
