@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { envoyRoot, listManaged } from '../envoy/install/cache.js';
-import { cacheDirFromEnv, type InstallCliOptions } from '../envoy/install/options.js';
+import { cacheDirFromEnv, INSTALL_FLAG_SPECS, type InstallCliOptions } from '../envoy/install/options.js';
+import { RUN_FLAGS } from '../config/run-flags.js';
 import { KumaDpError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { PINNED_ENVOY_VERSION } from '../version.js';
@@ -34,6 +35,16 @@ async function interruptible<T>(outcome: string, work: (signal: AbortSignal) => 
   }
 }
 
+/**
+ * The two flags that choose the Envoy `run` would start, named and read as `run` reads them, for
+ * the commands that only look (their own wording: they never install).
+ */
+function addEnvoyChoiceOptions(cmd: Command): Command {
+  const specs = [RUN_FLAGS.find((spec) => spec.key === 'binaryPath')!, INSTALL_FLAG_SPECS.find((spec) => spec.key === 'envoyVersion')!];
+  for (const spec of specs) cmd.option(spec.flags!, `as for run (env ${spec.env})`);
+  return cmd;
+}
+
 function installCommand(ctx: EnvoyCommandContext): Command {
   return addInstallOptions(
     new Command('install')
@@ -44,7 +55,7 @@ function installCommand(ctx: EnvoyCommandContext): Command {
     const logger = ctx.logger();
     const { installEnvoy } = await import('../envoy/install/installer.js');
     const result = await interruptible('nothing was installed', (signal) =>
-      installEnvoy({ settings, version: settings.envoyVersion ?? PINNED_ENVOY_VERSION, logger, signal }),
+    installEnvoy({ settings, version: settings.envoyVersion ?? PINNED_ENVOY_VERSION, logger, signal }),
     );
     if (!result.downloaded) logger.info('Envoy is already installed', { version: result.version, path: result.path });
     process.stdout.write(`${result.path}\n`);
@@ -52,34 +63,31 @@ function installCommand(ctx: EnvoyCommandContext): Command {
 }
 
 function listCommand(): Command {
-  return new Command('list')
-    .description('list the installed Envoy versions, newest first; * marks the one `kuma-dp run` would use')
-    .option('--binary-path <path>', 'as for run (env KUMA_DATAPLANE_RUNTIME_BINARY_PATH)')
-    .option('--envoy-version <version>', 'as for run (env KUMA_DATAPLANE_RUNTIME_ENVOY_VERSION)')
-    .action(async (opts: EnvoyCliOptions) => {
-      const settings = installSettingsFrom(opts, process.env);
-      const installed = await listManaged(settings.cacheDir);
-      const binaryPath = binaryPathOf(opts, process.env, settings);
-      const chosen = await runWouldUse(settings, binaryPath, here()).catch(() => undefined);
-      const lines = installed.map(({ version, path }) => `${path === chosen?.path ? '*' : ' '} ${version.padEnd(9)} ${path}`);
-      if (installed.length === 0) lines.push(`no managed Envoy installed in ${envoyRoot(settings.cacheDir)}; add one with \`kuma-dp envoy install\``);
-      if (!chosen && binaryPath === undefined && settings.envoyVersion) lines.push(`kuma-dp run would first install Envoy ${settings.envoyVersion} (--envoy-version)`);
-      else if (!chosen) lines.push('kuma-dp run would find no Envoy (`kuma-dp envoy which` says where it looked)');
-      else if (!installed.some((m) => m.path === chosen.path)) lines.push(`kuma-dp run would use ${chosen.path} (${chosen.source})`);
-      process.stdout.write(`${lines.join('\n')}\n`);
-    });
+  return addEnvoyChoiceOptions(
+    new Command('list').description('list the installed Envoy versions, newest first; * marks the one `kuma-dp run` would use'),
+  ).action(async (opts: EnvoyCliOptions) => {
+    const settings = installSettingsFrom(opts, process.env);
+    const installed = await listManaged(settings.cacheDir);
+    const binaryPath = binaryPathOf(opts, process.env, settings);
+    const chosen = await runWouldUse(settings, binaryPath, here()).catch(() => undefined);
+    const lines = installed.map(({ version, path }) => `${path === chosen?.path ? '*' : ' '} ${version.padEnd(9)} ${path}`);
+    if (installed.length === 0) lines.push(`no managed Envoy installed in ${envoyRoot(settings.cacheDir)}; add one with \`kuma-dp envoy install\``);
+    if (!chosen && binaryPath === undefined && settings.envoyVersion) lines.push(`kuma-dp run would first install Envoy ${settings.envoyVersion} (--envoy-version)`);
+    else if (!chosen) lines.push('kuma-dp run would find no Envoy (`kuma-dp envoy which` says where it looked)');
+    else if (!installed.some((m) => m.path === chosen.path)) lines.push(`kuma-dp run would use ${chosen.path} (${chosen.source})`);
+    process.stdout.write(`${lines.join('\n')}\n`);
+  });
 }
 
 function whichCommand(): Command {
-  return new Command('which')
-    .description('print the absolute path of the Envoy `kuma-dp run` would start (of the managed VERSION, if given); never downloads')
-    .argument('[version]', 'a managed version: X.Y.Z, X.Y or latest (newest installed match)')
-    .option('--binary-path <path>', 'as for run (env KUMA_DATAPLANE_RUNTIME_BINARY_PATH)')
-    .option('--envoy-version <version>', 'as for run (env KUMA_DATAPLANE_RUNTIME_ENVOY_VERSION)')
-    .action(async (version: string | undefined, opts: EnvoyCliOptions) => {
-      const found = await envoyWhich(version, opts, here());
-      process.stdout.write(`${found.path}\n`);
-    });
+  return addEnvoyChoiceOptions(
+    new Command('which')
+      .description('print the absolute path of the Envoy `kuma-dp run` would start (of the managed VERSION, if given); never downloads')
+      .argument('[version]', 'a managed version: X.Y.Z, X.Y or latest (newest installed match)'),
+  ).action(async (version: string | undefined, opts: EnvoyCliOptions) => {
+    const found = await envoyWhich(version, opts, here());
+    process.stdout.write(`${found.path}\n`);
+  });
 }
 
 function removeCommand(ctx: EnvoyCommandContext): Command {
