@@ -11,16 +11,13 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createFileRegistry, fromBinary, ScalarType, type DescEnum, type DescField, type DescMessage } from '@bufbuild/protobuf';
-import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
-import { encodeTables, type FieldRow, type PackageTables, type ScalarName } from '../src/bootstrap/schema/tables.js';
+import { extractTables, newestChange } from './schema-tables.js';
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCHEMA_PATH = join(PACKAGE_ROOT, 'dist', 'schema', 'envoy-v3.binpb');
 const TABLES_PATH = join(PACKAGE_ROOT, 'dist', 'schema', 'envoy-v3.tables');
-/** The sources, not their output: tsc rewrites dist/ on every build. */
+/** The script's source, not its output: tsc rewrites dist/scripts/*.js on every build. */
 const SCRIPT_SOURCE = join(PACKAGE_ROOT, 'scripts', 'build-schema.ts');
-const TABLES_SOURCE = join(PACKAGE_ROOT, 'src', 'bootstrap', 'schema', 'tables.ts');
 
 /** Import roots inside @grpc/grpc-js-xds/deps, used as they are. */
 const LINKED_ROOTS = ['envoy-api', 'googleapis', 'xds'] as const;
@@ -58,17 +55,6 @@ function protoFiles(dir: string): string[] {
   return readdirSync(dir, { recursive: true, encoding: 'utf8' })
     .filter((f) => f.endsWith('.proto'))
     .map((f) => join(dir, f));
-}
-
-/**
- * Newest change among the inputs. ctime too, because npm extracts packages with a fixed old
- * mtime: after an upgrade of @grpc/grpc-js-xds only the ctime says the protos are new.
- */
-function newestChange(paths: readonly string[]): number {
-  return paths.reduce((newest, p) => {
-    const stat = statSync(p);
-    return Math.max(newest, stat.mtimeMs, stat.ctimeMs);
-  }, 0);
 }
 
 /**
@@ -144,78 +130,11 @@ function buildSchema(): { skipped: boolean; files: number } {
   }
 }
 
-const SCALAR_NAMES: Record<ScalarType, ScalarName> = {
-  [ScalarType.DOUBLE]: 'double',
-  [ScalarType.FLOAT]: 'float',
-  [ScalarType.INT64]: 'int64',
-  [ScalarType.UINT64]: 'uint64',
-  [ScalarType.INT32]: 'int32',
-  [ScalarType.FIXED64]: 'fixed64',
-  [ScalarType.FIXED32]: 'fixed32',
-  [ScalarType.BOOL]: 'bool',
-  [ScalarType.STRING]: 'string',
-  [ScalarType.BYTES]: 'bytes',
-  [ScalarType.UINT32]: 'uint32',
-  [ScalarType.SFIXED32]: 'sfixed32',
-  [ScalarType.SFIXED64]: 'sfixed64',
-  [ScalarType.SINT32]: 'sint32',
-  [ScalarType.SINT64]: 'sint64',
-};
-
-function fieldRow(field: DescField): FieldRow {
-  const row: FieldRow = { name: field.name };
-  if (field.jsonName !== field.name) row.json = field.jsonName;
-  if (field.fieldKind === 'list') row.list = true;
-  if (field.fieldKind === 'map') row.map = SCALAR_NAMES[field.mapKey];
-  if (field.scalar !== undefined) row.scalar = SCALAR_NAMES[field.scalar];
-  if (field.enum) row.enum = field.enum.typeName;
-  if (field.message) row.message = field.message.typeName;
-  if (field.oneof) row.oneof = field.oneof.name;
-  return row;
-}
-
-/** Every message and enum of the descriptor set, grouped by package. */
-function extractTables(): { skipped: boolean; types: number } {
-  if (existsSync(TABLES_PATH) && statSync(TABLES_PATH).mtimeMs > newestChange([SCHEMA_PATH, SCRIPT_SOURCE, TABLES_SOURCE])) return { skipped: true, types: 0 };
-  const registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(SCHEMA_PATH)));
-  const packages = new Map<string, PackageTables>();
-  const tablesOf = (desc: DescMessage | DescEnum): PackageTables => {
-    const name = desc.file.proto.package;
-    let tables = packages.get(name);
-    if (!tables) packages.set(name, (tables = { messages: {}, enums: {} }));
-    return tables;
-  };
-  let types = 0;
-  for (const file of registry.files) {
-    for (const desc of nestedTypes(file.messages, file.enums)) {
-      types += 1;
-      if (desc.kind === 'message') tablesOf(desc).messages[desc.typeName] = desc.fields.map(fieldRow);
-      else tablesOf(desc).enums[desc.typeName] = { values: desc.values.map((v) => [v.name, v.number]), ...(desc.open ? {} : { closed: true as const }) };
-    }
-  }
-  const partial = `${TABLES_PATH}.${process.pid}.tmp`;
-  try {
-    writeFileSync(partial, encodeTables(packages));
-    renameSync(partial, TABLES_PATH);
-  } finally {
-    rmSync(partial, { force: true });
-  }
-  return { skipped: false, types };
-}
-
-function* nestedTypes(messages: readonly DescMessage[], enums: readonly DescEnum[]): Generator<DescMessage | DescEnum> {
-  yield* enums;
-  for (const message of messages) {
-    yield message;
-    yield* nestedTypes(message.nestedMessages, message.nestedEnums);
-  }
-}
-
 const started = performance.now();
 try {
   const result = buildSchema();
   const where = relative(PACKAGE_ROOT, SCHEMA_PATH);
-  const tables = extractTables();
+  const tables = extractTables(SCHEMA_PATH, TABLES_PATH);
   const tablesWhere = relative(PACKAGE_ROOT, TABLES_PATH);
   const ms = Math.round(performance.now() - started);
   process.stdout.write(

@@ -4,9 +4,7 @@ import { DATAPLANE_TOKEN_ENV } from '../config/run-flags.js';
 
 /**
  * Work `run` begins before the CLI bundle has loaded (a third of the time to Envoy's exec):
- * `envoy --version` runs on the other core while this one loads the CLI, instead of after. (The
- * schema check's process is not started here: on two cores it then competes with both, and Envoy
- * starts later, not sooner.)
+ * `envoy --version` runs on the other core while this one loads the CLI, instead of after.
  */
 export interface EarlyStart {
   /** `--version` of the Envoy `run` will most likely start; prepare.ts uses it only for that very binary. */

@@ -2,7 +2,7 @@ import type { FlagSpec } from './flag-spec.js';
 
 /**
  * The inline token's variable: read once, then removed from kuma-dp's environment before it
- * starts anything (Envoy, its `--version`, the schema check, systemd-notify).
+ * starts anything (Envoy, its `--version`, setpriv's probe, systemd-notify).
  */
 export const DATAPLANE_TOKEN_ENV = 'KUMA_DATAPLANE_RUNTIME_TOKEN';
 

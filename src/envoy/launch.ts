@@ -27,7 +27,6 @@ export interface LaunchSpec {
  */
 const PIPE_DRAIN_LIMIT_MS = 10_000;
 
-
 /**
  * Starts Envoy in a session of its own (setsid), so a terminal's Ctrl-C or `kill -- -PGID` on our
  * group reaches only kuma-dp, which drains first (supervisors.md §0 item 1). Envoy leads its own

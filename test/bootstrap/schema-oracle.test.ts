@@ -1,13 +1,15 @@
 import { readFileSync } from 'node:fs';
-import { createFileRegistry, fromBinary, fromJson, type DescMessage, type FileRegistry, type JsonValue } from '@bufbuild/protobuf';
+import { createFileRegistry, fromBinary, fromJson, toJson, type DescMessage, type FileRegistry, type JsonValue } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { expect } from 'chai';
 import { parse } from 'yaml';
 import { renderLocalBootstrap, type LocalBootstrapInput } from '../../src/bootstrap/local/generate.js';
 import { readProtoJson } from '../../src/bootstrap/schema/proto-json.js';
+import { BOOTSTRAP_TYPE, bootstrapRuleProblems } from '../../src/bootstrap/schema/rules.js';
 import { SchemaTables } from '../../src/bootstrap/schema/tables.js';
 import { packagePath } from '../../src/package-root.js';
 import { defaultBootstrapYaml } from '../doubles/kuma-cp-double.js';
+import { anyOf, GOOD_YAML, KUMA_CP_SHAPED } from './fixtures.js';
 
 /**
  * readProtoJson replaced @bufbuild/protobuf's fromJson as the bootstrap schema check and is meant
@@ -21,95 +23,6 @@ const BOOTSTRAP = 'envoy.config.bootstrap.v3.Bootstrap';
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 type Doc = { [key: string]: Json };
 type Path = (string | number)[];
-
-const anyOf = (type: string, fields: Doc = {}): Doc => ({ '@type': `type.googleapis.com/${type}`, ...fields });
-
-// The two seeds of test/bootstrap/schema.test.ts, copied: importing that module would register its tests here too.
-const KUMA_CP_SHAPED: Doc = {
-  node: { id: 'default.web-1', cluster: 'web' },
-  admin: {
-    access_log: [{ name: 'envoy.access_loggers.file', typed_config: anyOf('envoy.extensions.access_loggers.file.v3.FileAccessLog', { path: '/dev/null' }) }],
-    address: { pipe: { path: '/tmp/kuma-dp/admin.sock' } },
-  },
-  default_regex_engine: { name: 'envoy.regex_engines.google_re2', typed_config: anyOf('envoy.extensions.regex_engines.v3.GoogleRE2') },
-  dynamic_resources: {
-    ads_config: { api_type: 'DELTA_GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'ads_cluster' } }] },
-    cds_config: { ads: {}, resource_api_version: 'V3' },
-    lds_config: { ads: {}, resource_api_version: 'V3' },
-  },
-  static_resources: {
-    clusters: [
-      {
-        name: 'ads_cluster',
-        connect_timeout: '1s',
-        type: 'STRICT_DNS',
-        typed_extension_protocol_options: {
-          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': anyOf('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', {
-            explicit_http_config: { http2_protocol_options: {} },
-          }),
-        },
-        transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: anyOf('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', { sni: 'kuma-control-plane' }) },
-        load_assignment: {
-          cluster_name: 'ads_cluster',
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 5678 } } } }] }],
-        },
-      },
-    ],
-  },
-};
-
-const GOOD_YAML = `
-node:
-  id: default.web-1
-  cluster: web
-  metadata: { dataplane.admin.port: "9901" }
-admin:
-  address: { socket_address: { address: 127.0.0.1, port_value: 9901 } }
-  access_log:
-  - name: envoy.access_loggers.file
-    typed_config:
-      "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-      path: /dev/null
-dynamic_resources:
-  ads_config:
-    api_type: GRPC
-    transport_api_version: V3
-    set_node_on_first_message_only: true
-    grpc_services:
-    - envoy_grpc: { cluster_name: xds_cluster }
-  cds_config: { ads: {}, resource_api_version: V3 }
-  lds_config: { ads: {}, resource_api_version: V3 }
-static_resources:
-  clusters:
-  - name: xds_cluster
-    type: STRICT_DNS
-    connect_timeout: 5s
-    dns_lookup_family: V4_ONLY
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: { http2_protocol_options: {} }
-    load_assignment:
-      cluster_name: xds_cluster
-      endpoints:
-      - lb_endpoints:
-        - endpoint:
-            address: { socket_address: { address: control-plane.example, port_value: 5678 } }
-    transport_socket:
-      name: envoy.transport_sockets.tls
-      typed_config:
-        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-        sni: control-plane.example
-        common_tls_context:
-          validation_context: { trusted_ca: { filename: /etc/xds/ca.pem } }
-layered_runtime:
-  layers:
-  - { name: static, static_layer: { re2.max_program_size.error_level: 4294967295 } }
-  - { name: admin, admin_layer: {} }
-stats_config:
-  stats_tags:
-  - { tag_name: worker, regex: '(worker_([0-9]+)\\.)' }
-`;
 
 const LOCAL_INPUT: LocalBootstrapInput = {
   cpAddress: 'https://kuma-cp.example:5678',
@@ -658,12 +571,25 @@ function corpus(): Case[] {
 
 type Verdict = { ok: true } | { ok: false; reason: string };
 
+/** The value at a problem's path (`a.b[0]["x.y"].c`), or undefined. */
+function valueAt(doc: Doc, path: string): Json | undefined {
+  let here: Json | undefined = doc;
+  for (const [, name, index, quoted] of path.matchAll(/\.?([A-Za-z_][A-Za-z0-9_]*)|\[(\d+)\]|\[("(?:[^"\\]|\\.)*")\]/g)) {
+    const key: string | number = name ?? (index !== undefined ? Number(index) : (JSON.parse(quoted!) as string));
+    here = here !== null && typeof here === 'object' ? (here as Record<string | number, Json>)[key] : undefined;
+  }
+  return here;
+}
+
 describe('bootstrap schema: readProtoJson agrees with @bufbuild/protobuf fromJson', function () {
   let registry: FileRegistry;
   let bootstrap: DescMessage;
   let tables: SchemaTables;
 
+  let cases: ReturnType<typeof corpus>;
+
   before(function () {
+    cases = corpus();
     registry = createFileRegistry(fromBinary(FileDescriptorSetSchema, readFileSync(packagePath('dist', 'schema', 'envoy-v3.binpb'))));
     bootstrap = registry.getMessage(BOOTSTRAP)!;
     tables = SchemaTables.load();
@@ -686,7 +612,6 @@ describe('bootstrap schema: readProtoJson agrees with @bufbuild/protobuf fromJso
   const show = (verdict: Verdict): string => (verdict.ok ? 'accepted' : `rejected (${verdict.reason})`);
 
   it('gives the verdict of fromJson on every document of a mutated corpus', function () {
-    const cases = corpus();
     const disagreements: string[] = [];
     let accepted = 0;
     for (const { seed, mutation, doc } of cases) {
@@ -700,6 +625,35 @@ describe('bootstrap schema: readProtoJson agrees with @bufbuild/protobuf fromJso
     const rejected = cases.length - accepted;
     expect(accepted, `accepted ${accepted} of ${cases.length}`).to.be.at.least(cases.length * 0.15);
     expect(rejected, `rejected ${rejected} of ${cases.length}`).to.be.at.least(cases.length * 0.15);
+  });
+
+  // The start-up rules read the canonical form readProtoJson returns; fromJson's message, written
+  // back with proto names, is the reference for it. Only the places are compared: where a value is
+  // at its default, bufbuild leaves the field out and the rule's wording differs ("missing"). For
+  // the same reason a rule may object only in our form to a default given explicitly (an empty
+  // cluster_name: Envoy refuses it too), and nowhere else.
+  it('gives the start-up rules the same places to object to as the canonical form of fromJson, and never throws', function () {
+    const disagreements: string[] = [];
+    let checked = 0;
+    for (const { seed, mutation, doc } of cases) {
+      // What validateBootstrap runs; a throw here would be kuma-dp's "internal error".
+      const ours = readProtoJson(tables, BOOTSTRAP_TYPE, doc);
+      if (!('canonical' in ours)) continue;
+      let reference: Doc;
+      try {
+        reference = toJson(bootstrap, fromJson(bootstrap, doc as JsonValue, { registry }), { registry, useProtoFieldName: true }) as Doc;
+      } catch {
+        // A NaN inside a Struct: bufbuild reads it but cannot write it back.
+        continue;
+      }
+      const places = (canonical: Doc): string[] => bootstrapRuleProblems(tables, canonical).map((p) => p.path);
+      checked += 1;
+      const [mine, theirs] = [places(ours.canonical as Doc), places(reference)];
+      const explicitDefault = (place: string): boolean => !theirs.includes(place) && ['', 0, false].includes(valueAt(ours.canonical as Doc, place) as never);
+      if (mine.filter((place) => !explicitDefault(place)).join('|') !== theirs.join('|')) disagreements.push(`[${seed}] ${mutation}\n    ours: ${mine.join(', ') || 'none'}\n    from fromJson: ${theirs.join(', ') || 'none'}`);
+    }
+    expect(disagreements, `${disagreements.length} of ${checked} accepted documents differ; the first:\n  ${disagreements.slice(0, 8).join('\n  ')}\n`).to.deep.equal([]);
+    expect(checked, 'accepted documents compared').to.be.at.least(300);
   });
 
   it('accepts every seed, as bufbuild does', function () {

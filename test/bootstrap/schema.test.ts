@@ -7,101 +7,8 @@ import { readProtoJson } from '../../src/bootstrap/schema/proto-json.js';
 import { BOOTSTRAP_TYPE } from '../../src/bootstrap/schema/rules.js';
 import { SCHEMA_TABLES_PATH, SchemaTables } from '../../src/bootstrap/schema/tables.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
+import { anyOf, GOOD_YAML, KUMA_CP_SHAPED } from './fixtures.js';
 import { validateBootstrap, validateBootstrapYaml, type BootstrapValidation } from '../../src/bootstrap/schema/validate.js';
-
-const anyOf = (type: string, fields: Record<string, unknown> = {}) => ({ '@type': `type.googleapis.com/${type}`, ...fields });
-
-/**
- * A bootstrap of the shape kuma-cp sends, with the typed_config types of the bootstraps kuma-cp
- * sends and envoy-bootstrap/ renders: the admin access log, the regex engine, the ADS cluster's
- * TLS and HTTP/2 options.
- */
-export const KUMA_CP_SHAPED = {
-  node: { id: 'default.web-1', cluster: 'web' },
-  admin: {
-    access_log: [{ name: 'envoy.access_loggers.file', typed_config: anyOf('envoy.extensions.access_loggers.file.v3.FileAccessLog', { path: '/dev/null' }) }],
-    address: { pipe: { path: '/tmp/kuma-dp/admin.sock' } },
-  },
-  default_regex_engine: { name: 'envoy.regex_engines.google_re2', typed_config: anyOf('envoy.extensions.regex_engines.v3.GoogleRE2') },
-  dynamic_resources: {
-    ads_config: { api_type: 'DELTA_GRPC', transport_api_version: 'V3', grpc_services: [{ envoy_grpc: { cluster_name: 'ads_cluster' } }] },
-    cds_config: { ads: {}, resource_api_version: 'V3' },
-    lds_config: { ads: {}, resource_api_version: 'V3' },
-  },
-  static_resources: {
-    clusters: [
-      {
-        name: 'ads_cluster',
-        connect_timeout: '1s',
-        type: 'STRICT_DNS',
-        typed_extension_protocol_options: {
-          'envoy.extensions.upstreams.http.v3.HttpProtocolOptions': anyOf('envoy.extensions.upstreams.http.v3.HttpProtocolOptions', {
-            explicit_http_config: { http2_protocol_options: {} },
-          }),
-        },
-        transport_socket: { name: 'envoy.transport_sockets.tls', typed_config: anyOf('envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext', { sni: 'kuma-control-plane' }) },
-        load_assignment: {
-          cluster_name: 'ads_cluster',
-          endpoints: [{ lb_endpoints: [{ endpoint: { address: { socket_address: { address: '127.0.0.1', port_value: 5678 } } } }] }],
-        },
-      },
-    ],
-  },
-};
-
-/** The minimal v3 bootstrap of reference/envoy-contract.md §E. */
-const GOOD_YAML = `
-node:
-  id: default.web-1
-  cluster: web
-  metadata: { dataplane.admin.port: "9901" }
-admin:
-  address: { socket_address: { address: 127.0.0.1, port_value: 9901 } }
-  access_log:
-  - name: envoy.access_loggers.file
-    typed_config:
-      "@type": type.googleapis.com/envoy.extensions.access_loggers.file.v3.FileAccessLog
-      path: /dev/null
-dynamic_resources:
-  ads_config:
-    api_type: GRPC
-    transport_api_version: V3
-    set_node_on_first_message_only: true
-    grpc_services:
-    - envoy_grpc: { cluster_name: xds_cluster }
-  cds_config: { ads: {}, resource_api_version: V3 }
-  lds_config: { ads: {}, resource_api_version: V3 }
-static_resources:
-  clusters:
-  - name: xds_cluster
-    type: STRICT_DNS
-    connect_timeout: 5s
-    dns_lookup_family: V4_ONLY
-    typed_extension_protocol_options:
-      envoy.extensions.upstreams.http.v3.HttpProtocolOptions:
-        "@type": type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions
-        explicit_http_config: { http2_protocol_options: {} }
-    load_assignment:
-      cluster_name: xds_cluster
-      endpoints:
-      - lb_endpoints:
-        - endpoint:
-            address: { socket_address: { address: control-plane.example, port_value: 5678 } }
-    transport_socket:
-      name: envoy.transport_sockets.tls
-      typed_config:
-        "@type": type.googleapis.com/envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext
-        sni: control-plane.example
-        common_tls_context:
-          validation_context: { trusted_ca: { filename: /etc/xds/ca.pem } }
-layered_runtime:
-  layers:
-  - { name: static, static_layer: { re2.max_program_size.error_level: 4294967295 } }
-  - { name: admin, admin_layer: {} }
-stats_config:
-  stats_tags:
-  - { tag_name: worker, regex: '(worker_([0-9]+)\\.)' }
-`;
 
 type Doc = Record<string, any>;
 
@@ -147,6 +54,20 @@ describe('bootstrap schema validation', function () {
 
     it('a bootstrap of the shape kuma-cp sends, typed_configs included', function () {
       expect(validateBootstrap(KUMA_CP_SHAPED)).to.deep.equal({ ok: true });
+    });
+
+    it('an Any inside an Any, and the rules still look inside it', function () {
+      const nested = (inner: Doc) => good((d) => (d['admin']['access_log'][0]['typed_config'] = anyOf('google.protobuf.Any', { value: inner })));
+      expect(validateBootstrap(nested(anyOf('envoy.extensions.access_loggers.file.v3.FileAccessLog', { path: '/x' })))).to.deep.equal({ ok: true });
+      expect(validateBootstrap(good((d) => (d['admin']['access_log'][0]['typed_config'] = anyOf('google.protobuf.Any'))))).to.deep.equal({ ok: true });
+      const tooLong = `/tmp/${'x'.repeat(120)}.sock`;
+      const inner = anyOf('envoy.config.core.v3.Pipe', { path: tooLong });
+      expect(onlyProblem(nested(inner)).path).to.equal('admin.access_log[0].typed_config.value.path');
+    });
+
+    it('a YAML alias that makes a value contain itself: a problem at its place, not a crash', function () {
+      const result = validateBootstrapYaml('static_resources: {clusters: [{name: a, connect_timeout: &x [*x]}]}');
+      expect(problemsOf(result).map((p) => p.path)).to.deep.equal(['static_resources.clusters[0].connect_timeout']);
     });
 
     it('the same bootstrap as YAML text', function () {
@@ -260,6 +181,7 @@ describe('bootstrap schema validation', function () {
         'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name',
         /"elsewhere" is not defined in static_resources.clusters/,
       ],
+      ['an empty ADS cluster name', (d) => (ads(d)['grpc_services'][0]['envoy_grpc']['cluster_name'] = ''), 'dynamic_resources.ads_config.grpc_services[0].envoy_grpc.cluster_name', /must not be empty/],
       ['an admin port above 65535', (d) => (d['admin']['address']['socket_address']['port_value'] = 70000), 'admin.address.socket_address.port_value', /70000/],
       [
         'an endpoint port above 65535',

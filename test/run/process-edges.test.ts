@@ -99,4 +99,20 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
       squatter.close();
     }
   });
+
+  it('a bad template and a taken readiness port: the template is reported, as the first problem found', async () => {
+    const { createServer } = await import('node:net');
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(fx.readinessPort, '127.0.0.1', resolve));
+    try {
+      const dp = fx.start(['--dataplane-file', join(fx.dir, 'no-such-template.yaml')]);
+      expect((await dp.waitForExit()).code).to.equal(2);
+      const errors = dp.stderr().split('\n').filter((line) => line.startsWith('Error: '));
+      expect(errors).to.have.length(1);
+      expect(errors[0]).to.match(/could not read the Dataplane template .*no-such-template\.yaml/);
+      expect(fx.cp.requests).to.have.length(0);
+    } finally {
+      squatter.close();
+    }
+  });
 });

@@ -2,6 +2,11 @@ import type { ScalarName } from './tables.js';
 
 export const ANY_TYPE = 'google.protobuf.Any';
 
+/** The full type name an Any's "@type" URL names: `type.googleapis.com/<name>` → `<name>`. */
+export function typeNameOfUrl(typeUrl: string): string {
+  return typeUrl.slice(typeUrl.lastIndexOf('/') + 1);
+}
+
 /** The wrapper types, whose JSON form is the bare value of the scalar they wrap. */
 export const WRAPPER_SCALARS: ReadonlyMap<string, ScalarName> = new Map([
   ['google.protobuf.DoubleValue', 'double'],

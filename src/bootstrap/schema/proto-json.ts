@@ -1,5 +1,5 @@
 import { isRecord } from '../../util/is-record.js';
-import { ANY_TYPE, hasOpaqueJson, indexPath, keyPath, WRAPPER_SCALARS } from './json-fields.js';
+import { ANY_TYPE, hasOpaqueJson, indexPath, keyPath, typeNameOfUrl, WRAPPER_SCALARS } from './json-fields.js';
 import { didYouMean } from './suggest.js';
 import type { EnumTable, FieldRow, MessageTable, ScalarName, SchemaTables } from './tables.js';
 
@@ -165,7 +165,7 @@ class Reader {
     const typeUrl = json['@type'];
     const typePath = keyPath(path, '@type');
     if (typeof typeUrl !== 'string' || typeUrl === '') throw new SchemaProblem(typePath, 'missing "@type" naming the type of this typed_config');
-    const target = this.tables.message(typeUrl.slice(typeUrl.lastIndexOf('/') + 1));
+    const target = this.tables.message(typeNameOfUrl(typeUrl));
     if (!target) throw new SchemaProblem(typePath, `unknown type "${typeUrl}": no Envoy v3 API message has this name`);
     if ((hasOpaqueJson(target.typeName) || target.typeName === ANY_TYPE) && Object.hasOwn(json, 'value')) {
       return { '@type': typeUrl, value: this.message(target, json['value'], keyPath(path, 'value')) };
@@ -280,7 +280,7 @@ function scalarValue(type: ScalarName, json: unknown, path: string): unknown {
 function durationValue(json: unknown, path: string): string {
   const match = typeof json === 'string' ? DURATION.exec(json) : null;
   if (!match || Math.abs(Number(match[1])) > DURATION_SECONDS_MAX) {
-    throw new SchemaProblem(path, `invalid duration ${JSON.stringify(json) ?? describe(json)}: Envoy durations are seconds with an "s" suffix, such as "5s", "0.25s" or "0s"`);
+    throw new SchemaProblem(path, `invalid duration ${describe(json)}: Envoy durations are seconds with an "s" suffix, such as "5s", "0.25s" or "0s"`);
   }
   return json as string;
 }

@@ -1,4 +1,4 @@
-import { ANY_TYPE, hasOpaqueJson, indexPath, keyPath } from './json-fields.js';
+import { ANY_TYPE, hasOpaqueJson, indexPath, keyPath, typeNameOfUrl } from './json-fields.js';
 import { isRecord } from '../../util/is-record.js';
 import type { BootstrapProblem } from './proto-json.js';
 import type { SchemaTables } from './tables.js';
@@ -52,11 +52,10 @@ export function bootstrapRuleProblems(tables: SchemaTables, bootstrap: Json): Bo
     const clusterNames = new Set(staticClusters.map((c) => c['name']));
     services.forEach((service, i) => {
       const clusterName = obj(service['envoy_grpc'])['cluster_name'];
-      if (typeof clusterName === 'string' && !clusterNames.has(clusterName)) {
-        add(
-          `${indexPath(`${at}.grpc_services`, i)}.envoy_grpc.cluster_name`,
-          `cluster "${clusterName}" is not defined in static_resources.clusters; the ADS cluster must be static because nothing can deliver it before ADS is up`,
-        );
+      const where = `${indexPath(`${at}.grpc_services`, i)}.envoy_grpc.cluster_name`;
+      if (clusterName === '') add(where, 'must not be empty: it names the static cluster ADS connects through');
+      else if (typeof clusterName === 'string' && !clusterNames.has(clusterName)) {
+        add(where, `cluster "${clusterName}" is not defined in static_resources.clusters; the ADS cluster must be static because nothing can deliver it before ADS is up`);
       }
     });
   }
@@ -98,8 +97,14 @@ function arrayOf(value: unknown): Json[] {
 function visitMessages(tables: SchemaTables, typeName: string, json: Json, path: string, visit: (typeName: string, message: Json, path: string) => void): void {
   if (typeName === ANY_TYPE) {
     const typeUrl = json['@type'];
-    const target = typeof typeUrl === 'string' ? typeUrl.slice(typeUrl.lastIndexOf('/') + 1) : undefined;
-    if (target && !hasOpaqueJson(target) && tables.message(target)) visitMessages(tables, target, json, path, visit);
+    const target = typeof typeUrl === 'string' ? typeNameOfUrl(typeUrl) : undefined;
+    const value = json['value'];
+    // A well-known type inside an Any has its JSON form under "value"; of those, only an Any holds messages.
+    if (target === ANY_TYPE) {
+      if (isRecord(value)) visitMessages(tables, ANY_TYPE, value, keyPath(path, 'value'), visit);
+    } else if (target && !hasOpaqueJson(target) && tables.message(target)) {
+      visitMessages(tables, target, json, path, visit);
+    }
     return;
   }
   if (hasOpaqueJson(typeName)) return;

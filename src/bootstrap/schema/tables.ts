@@ -1,6 +1,7 @@
 import { closeSync, openSync, readSync } from 'node:fs';
 import { KumaDpError } from '../../errors.js';
 import { packagePath } from '../../package-root.js';
+import { isRecord } from '../../util/is-record.js';
 
 /**
  * The parts of Envoy's v3 API that the proto3 JSON parse needs (field names, types, enum values,
@@ -117,7 +118,7 @@ export class SchemaTables {
     } catch {
       header = {};
     }
-    if (newline < 0 || typeof header.packages !== 'object') throw brokenTables(path, 'its index is damaged');
+    if (newline < 0 || !isRecord(header.packages)) throw brokenTables(path, 'its index is damaged');
     return new SchemaTables(path, new Map(Object.entries(header.packages)), newline + 1);
   }
 
