@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { chmodSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENVOY_DOUBLE_SCRIPT } from '../test/doubles/envoy-binary.js';
 import { startKumaCpDouble, type KumaCpDouble } from '../test/doubles/kuma-cp-double.js';
@@ -8,6 +8,7 @@ import { DATAPLANE_TEMPLATE, TOKEN } from '../test/support/run-fixture.js';
 import { makeTempDir } from '../test/support/tmp.js';
 import { waitFor } from '../test/support/wait.js';
 import type { Figure } from './stats.js';
+import { writeExecutable } from '../test/support/executable.js';
 
 export interface BenchContext {
   /** Measured runs per figure (warm-up runs come on top). */
@@ -35,9 +36,8 @@ const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
  * start-up, which is not kuma-dp's cost. exec keeps the pid, so marks match record events.
  */
 export function writeMarkedEnvoy(dir: string): string {
-  const path = join(dir, 'envoy');
-  writeFileSync(
-    path,
+  return writeExecutable(
+    join(dir, 'envoy'),
     [
       '#!/bin/bash',
       `[ -n "$BENCH_MARK_FILE" ] && printf '%s %s %s\\n' "$EPOCHREALTIME" "$$" "\${1:-}" >> "$BENCH_MARK_FILE"`,
@@ -45,8 +45,6 @@ export function writeMarkedEnvoy(dir: string): string {
       '',
     ].join('\n'),
   );
-  chmodSync(path, 0o755);
-  return path;
 }
 
 export interface Mark {

@@ -1,17 +1,13 @@
 import { execFileSync, spawnSync } from 'node:child_process';
-import { chmodSync, closeSync, constants, mkdirSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, openSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { baseEnv, KUMA_DP_BIN, runKumaDp } from '../support/kuma-dp.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
 import { packageCopy } from '../support/package-copy.js';
+import { writeExecutable } from '../support/executable.js';
 
-function executable(path: string): string {
-  mkdirSync(join(path, '..'), { recursive: true });
-  writeFileSync(path, '#!/bin/sh\necho envoy\n');
-  chmodSync(path, 0o755);
-  return path;
-}
+const executable = (path: string): string => writeExecutable(path, '#!/bin/sh\necho envoy\n');
 
 /** A cache with managed 1.33.2, 1.34.1 and 1.34.10, and a directory holding an `envoy` to put on PATH. */
 function fixture() {

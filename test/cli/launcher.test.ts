@@ -1,10 +1,11 @@
-import { chmodSync, existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { expect } from 'chai';
 import { processGone, runKumaDp } from '../support/kuma-dp.js';
 import { packageCopy } from '../support/package-copy.js';
 import { TOKEN, useRunFixture } from '../support/run-fixture.js';
 import { waitFor } from '../support/wait.js';
+import { writeExecutable } from '../support/executable.js';
 import { shellQuote } from '../doubles/envoy-binary.js';
 import { cliCodeCacheFile } from '../../src/cli/launcher.js';
 
@@ -137,9 +138,8 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
 
   it("runs Envoy's --version once, started before the CLI has loaded, without the inline token in its environment", async () => {
     const calls = join(fx().dir, 'version-calls');
-    const envoy = join(fx().dir, 'envoy-wrapper');
-    writeFileSync(
-      envoy,
+    const envoy = writeExecutable(
+      join(fx().dir, 'envoy-wrapper'),
       [
         '#!/bin/bash',
         `[ "$1" = --version ] && { printf '%s ' "\${EPOCHREALTIME/./}" >> ${shellQuote(calls)}; env | grep -c KUMA_DATAPLANE_RUNTIME_TOKEN >> ${shellQuote(calls)}; }`,
@@ -147,7 +147,6 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
         '',
       ].join('\n'),
     );
-    chmodSync(envoy, 0o755);
     const dp = fx().start(['--binary-path', envoy], { env: { KUMA_DATAPLANE_RUNTIME_TOKEN: TOKEN } });
     await fx().waitLive(dp);
     dp.signal('SIGTERM');
@@ -166,10 +165,8 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
 
   it('an early --version that hangs neither delays nor outlives a run its flags end', async () => {
     const pidFile = join(fx().dir, 'version-pid');
-    const envoy = join(fx().dir, 'hanging-envoy');
     // The pid first, by the shell itself: kuma-dp may kill it any moment after.
-    writeFileSync(envoy, `#!/bin/bash\necho $$ > ${shellQuote(pidFile)}\nexec sleep 30\n`);
-    chmodSync(envoy, 0o755);
+    const envoy = writeExecutable(join(fx().dir, 'hanging-envoy'), `#!/bin/bash\necho $$ > ${shellQuote(pidFile)}\nexec sleep 30\n`);
     const started = Date.now();
     const result = await runKumaDp(fx().args(['--binary-path', envoy, '--drain-time', 'soon']), { env: fx().env });
     // The --version times out after 10 s: a kuma-dp that waited for it would take that long.

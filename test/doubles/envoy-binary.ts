@@ -1,6 +1,6 @@
-import { chmodSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { writeExecutable } from '../support/executable.js';
 
 /** Absolute path of the compiled double (dist/test/doubles/envoy-double.js). */
 export const ENVOY_DOUBLE_SCRIPT = fileURLToPath(new URL('./envoy-double.js', import.meta.url));
@@ -29,7 +29,5 @@ export function installEnvoyDouble(dir: string, { name = 'envoy', version, env =
       return `${key}=${shellQuote(value)}; export ${key}\n`;
     })
     .join('');
-  writeFileSync(path, `#!/bin/sh\n${exports}exec ${shellQuote(process.execPath)} ${shellQuote(ENVOY_DOUBLE_SCRIPT)} "$@"\n`);
-  chmodSync(path, 0o755);
-  return path;
+  return writeExecutable(path, `#!/bin/sh\n${exports}exec ${shellQuote(process.execPath)} ${shellQuote(ENVOY_DOUBLE_SCRIPT)} "$@"\n`);
 }

@@ -1,4 +1,4 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { findEnvoyBinary } from '../../src/envoy/binary.js';
@@ -10,16 +10,11 @@ import { Logger } from '../../src/logging/logger.js';
 import { fakeEnvoy, Mirror, withoutProxyEnv } from '../support/mirror.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
 import { rejectionOf } from '../support/errors.js';
+import { writeExecutable } from '../support/executable.js';
 
 const configError = (promise: Promise<unknown>) => rejectionOf(promise, ConfigError);
 
-function executable(dir: string, name = 'envoy', mode = 0o755): string {
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, name);
-  writeFileSync(path, '#!/bin/sh\nexit 0\n');
-  chmodSync(path, mode);
-  return path;
-}
+const executable = (dir: string, name = 'envoy', mode = 0o755): string => writeExecutable(join(dir, name), '#!/bin/sh\nexit 0\n', mode);
 
 describe('Envoy binary lookup', function () {
   this.timeout(10_000);
@@ -53,13 +48,7 @@ describe('Envoy binary lookup', function () {
       env: { PATH: `${dirs.path1}:relative/dir:${dirs.path2}` },
       logger: Logger.silent(),
     };
-    const manage = (version: string): string => {
-      const path = managedBinary(dirs.cache, version);
-      mkdirSync(join(path, '..'), { recursive: true });
-      writeFileSync(path, fakeEnvoy(version, { padBytes: 0 }));
-      chmodSync(path, 0o755);
-      return path;
-    };
+    const manage = (version: string): string => writeExecutable(managedBinary(dirs.cache, version), fakeEnvoy(version, { padBytes: 0 }));
     return { dirs, opts, manage };
   }
 

@@ -1,4 +1,4 @@
-import { chmodSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
 import { ConfigError } from '../../src/errors.js';
@@ -6,13 +6,9 @@ import { isCompatible, parseEnvoyVersion, readEnvoyVersion, supportsDrainSkipExi
 import { startVersionRun } from '../../src/envoy/version-run.js';
 import { rejectionOf, thrownBy } from '../support/errors.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
+import { writeExecutable } from '../support/executable.js';
 
-function script(body: string): string {
-  const path = join(makeTempDir('kdp-version'), 'envoy');
-  writeFileSync(path, `#!/bin/sh\n${body}\n`);
-  chmodSync(path, 0o755);
-  return path;
-}
+const script = (body: string): string => writeExecutable(join(makeTempDir('kdp-version'), 'envoy'), `#!/bin/sh\n${body}\n`);
 
 describe('Envoy --version', function () {
   this.timeout(10_000);

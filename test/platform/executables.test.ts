@@ -1,16 +1,10 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { expect } from 'chai';
 import { findOnPath, pathDirs } from '../../src/platform/executables.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
+import { writeExecutable } from '../support/executable.js';
 
-function tool(dir: string, mode = 0o755): string {
-  mkdirSync(dir, { recursive: true });
-  const path = join(dir, 'kdp-tool');
-  writeFileSync(path, '#!/bin/sh\n');
-  chmodSync(path, mode);
-  return path;
-}
+const tool = (dir: string, mode = 0o755): string => writeExecutable(join(dir, 'kdp-tool'), '#!/bin/sh\n', mode);
 
 describe('PATH lookup (setpriv and friends)', () => {
   after(cleanupTempDirs);

@@ -1,12 +1,15 @@
 import { expect } from 'chai';
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENVOY_DOUBLE_SCRIPT } from '../doubles/envoy-binary.js';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { cleanupTempDirs } from '../support/tmp.js';
 import { getReady, processGone } from '../support/kuma-dp.js';
 import { waitFor } from '../support/wait.js';
+import { writeExecutable } from '../support/executable.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
+
+/** An Envoy behind a shell that starts it as a child instead of exec'ing it. */
+const nonExecingWrapper = (dir: string): string => writeExecutable(join(dir, 'envoy-wrapper'), `#!/bin/sh\n"${process.execPath}" "${ENVOY_DOUBLE_SCRIPT}" "$@"\n`);
 
 describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
   let fx: RunFixture;
@@ -19,9 +22,7 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
   after(cleanupTempDirs);
 
   it('stops an Envoy started by a wrapper script that does not exec (signals go to its process group)', async () => {
-    const wrapper = join(fx.dir, 'envoy-wrapper');
-    writeFileSync(wrapper, `#!/bin/sh\n"${process.execPath}" "${ENVOY_DOUBLE_SCRIPT}" "$@"\n`);
-    chmodSync(wrapper, 0o755);
+    const wrapper = nonExecingWrapper(fx.dir);
     const dp = fx.start(['--binary-path', wrapper]);
     await fx.waitLive(dp);
     const envoyPid = eventsOf(fx.record(), 'start')[0]!.pid;
@@ -31,9 +32,7 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
   });
 
   it("behind a wrapper that does not exec, an Envoy ignoring SIGTERM is SIGKILLed 5 s later, and the wrapper's own end is not taken for Envoy's", async () => {
-    const wrapper = join(fx.dir, 'envoy-wrapper');
-    writeFileSync(wrapper, `#!/bin/sh\n"${process.execPath}" "${ENVOY_DOUBLE_SCRIPT}" "$@"\n`);
-    chmodSync(wrapper, 0o755);
+    const wrapper = nonExecingWrapper(fx.dir);
     const dp = fx.start(['--binary-path', wrapper], { env: { ENVOY_DOUBLE_IGNORE_SIGTERM: '1' } });
     await fx.waitLive(dp);
     const envoyPid = eventsOf(fx.record(), 'start')[0]!.pid;
@@ -52,9 +51,7 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
 
   it('runs Envoy unwrapped, with one warning, where setpriv has no --pdeathsig', async () => {
     const oldTools = join(fx.dir, 'old-util-linux');
-    mkdirSync(oldTools);
-    writeFileSync(join(oldTools, 'setpriv'), "#!/bin/sh\necho \"setpriv: unrecognized option '--pdeathsig'\" >&2\nexit 1\n");
-    chmodSync(join(oldTools, 'setpriv'), 0o755);
+    writeExecutable(join(oldTools, 'setpriv'), "#!/bin/sh\necho \"setpriv: unrecognized option '--pdeathsig'\" >&2\nexit 1\n");
     const dp = fx.start([], { env: { PATH: `${oldTools}:${process.env.PATH}` } });
     await fx.waitLive(dp);
     expect(dp.stderr().match(/does not support --pdeathsig/g)).to.have.length(1);
