@@ -67,7 +67,7 @@ function listCommand(): Command {
     new Command('list').description('list the installed Envoy versions, newest first; * marks the one `kuma-dp run` would use'),
   ).action(async (opts: EnvoyCliOptions) => {
     const settings = installSettingsFrom(opts, process.env);
-    const installed = await listManaged(settings.cacheDir);
+    const installed = listManaged(settings.cacheDir);
     const binaryPath = binaryPathOf(opts, process.env, settings);
     const chosen = await runWouldUse(settings, binaryPath, here()).catch(() => undefined);
     const lines = installed.map(({ version, path }) => `${path === chosen?.path ? '*' : ' '} ${version.padEnd(9)} ${path}`);

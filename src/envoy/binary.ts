@@ -1,7 +1,7 @@
 import { join, resolve } from 'node:path';
-import { pathDirs } from '../platform/executables.js';
+import { pathDirs, probeExecutable } from '../platform/executables.js';
 import { ConfigError } from '../errors.js';
-import { envoyRoot, listManaged, managedBinary, probeExecutable } from './install/cache.js';
+import { envoyRoot, listManaged, managedBinary } from './install/cache.js';
 import type { InstallSettings } from './install/options.js';
 import { formatVersionSpec, parseVersionSpec, pickNewest, VERSION_FORMS } from './install/version-spec.js';
 
@@ -33,9 +33,9 @@ function onPath(name: string, env: NodeJS.ProcessEnv, source: string): Candidate
   return pathDirs(env).map((dir) => ({ path: join(dir, name), source }));
 }
 
-async function firstExecutable(candidates: Candidate[], looked: string[]): Promise<ResolvedEnvoy | undefined> {
+function firstExecutable(candidates: Candidate[], looked: string[]): ResolvedEnvoy | undefined {
   for (const candidate of candidates) {
-    const probe = await probeExecutable(candidate.path);
+    const probe = probeExecutable(candidate.path);
     if (probe === 'ok') return candidate;
     looked.push(probe === 'missing' ? candidate.path : `${candidate.path} (${probe})`);
   }
@@ -64,14 +64,14 @@ export async function lookup(opts: FindEnvoyOptions, managed: Managed): Promise<
     const given = binaryPath.includes('/')
       ? [{ path: resolve(cwd, binaryPath), source: '--binary-path' }]
       : onPath(binaryPath, env, '--binary-path on PATH');
-    const found = await firstExecutable([...given, ...beside], looked);
+    const found = firstExecutable([...given, ...beside], looked);
     if (found) return found;
     throw notFound(looked);
   }
   if (install.envoyVersion !== undefined) return managed(install.envoyVersion);
-  const found = await firstExecutable([...onPath('envoy', env, 'PATH'), ...beside], looked);
+  const found = firstExecutable([...onPath('envoy', env, 'PATH'), ...beside], looked);
   if (found) return found;
-  const [newest] = await listManaged(install.cacheDir);
+  const [newest] = listManaged(install.cacheDir);
   if (newest) return { path: newest.path, source: `managed ${newest.version} (newest installed)` };
   looked.push(`managed versions in ${envoyRoot(install.cacheDir)} (none installed)`);
   throw notFound(looked);
@@ -85,7 +85,7 @@ export async function lookup(opts: FindEnvoyOptions, managed: Managed): Promise<
 export async function installedMatch(settings: InstallSettings, specText: string): Promise<ResolvedEnvoy | undefined> {
   const spec = parseVersionSpec(specText);
   if (!spec) throw new ConfigError(`--envoy-version "${specText}" is not an Envoy version`, { hint: `use ${VERSION_FORMS}` });
-  const installed = await listManaged(settings.cacheDir);
+  const installed = listManaged(settings.cacheDir);
   const version = pickNewest(
     installed.map((m) => m.version),
     spec,

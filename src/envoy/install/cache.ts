@@ -1,7 +1,7 @@
-import { constants } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
+import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { KumaDpError } from '../../errors.js';
+import { probeExecutable } from '../../platform/executables.js';
 import { describeFsError } from '../../platform/fs-errors.js';
 import { EXACT_VERSION, newestFirst } from './version-spec.js';
 
@@ -17,43 +17,22 @@ export const managedBinary = (cacheDir: string, version: string): string => join
 export const stagingRoot = (cacheDir: string): string => join(envoyRoot(cacheDir), '.tmp');
 export const lockPath = (cacheDir: string, version: string): string => join(envoyRoot(cacheDir), '.locks', `${version}.lock`);
 
-export type Probe = 'ok' | 'missing' | 'not executable';
-
-/** What `exec` would make of the path: a regular file with an execute bit for us, or why not. */
-export async function probeExecutable(path: string): Promise<Probe> {
-  try {
-    if (!(await stat(path)).isFile()) return 'not executable';
-  } catch {
-    return 'missing';
-  }
-  try {
-    await access(path, constants.X_OK);
-    return 'ok';
-  } catch {
-    return 'not executable';
-  }
-}
-
-export async function isExecutable(path: string): Promise<boolean> {
-  return (await probeExecutable(path)) === 'ok';
-}
-
 export interface ManagedEnvoy {
   version: string;
   path: string;
 }
 
-/** Installed versions, newest first (semver order). */
-export async function listManaged(cacheDir: string): Promise<ManagedEnvoy[]> {
+/** Installed versions, newest first (semver order); synchronous, as probeExecutable is. */
+export function listManaged(cacheDir: string): ManagedEnvoy[] {
   let names: string[];
   try {
-    names = await readdir(envoyRoot(cacheDir));
+    names = readdirSync(envoyRoot(cacheDir));
   } catch {
     return [];
   }
-  const versions = newestFirst(names.filter((name) => EXACT_VERSION.test(name)));
-  const present = await Promise.all(versions.map((v) => isExecutable(managedBinary(cacheDir, v))));
-  return versions.filter((_, i) => present[i]).map((version) => ({ version, path: managedBinary(cacheDir, version) }));
+  return newestFirst(names.filter((name) => EXACT_VERSION.test(name)))
+    .map((version) => ({ version, path: managedBinary(cacheDir, version) }))
+    .filter(({ path }) => probeExecutable(path) === 'ok');
 }
 
 /**

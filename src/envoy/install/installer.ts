@@ -4,7 +4,8 @@ import { ConfigError, KumaDpError } from '../../errors.js';
 import type { Logger } from '../../logging/logger.js';
 import { EnvoyVersionError, readEnvoyVersion } from '../version.js';
 import { extractEnvoyBinary } from './archive.js';
-import { isExecutable, lockPath, managedBinary, stagingRoot, versionDir } from './cache.js';
+import { lockPath, managedBinary, stagingRoot, versionDir } from './cache.js';
+import { probeExecutable } from '../../platform/executables.js';
 import { parseSha256Sums } from './checksums.js';
 import { downloadFile, fetchText, NotFoundError, type HttpContext } from './http.js';
 import { acquireLock } from './lock.js';
@@ -197,14 +198,14 @@ export async function installEnvoy(req: InstallRequest): Promise<InstallResult> 
   if (!spec) throw new ConfigError(`"${req.version}" is not an Envoy version`, { hint: `use ${VERSION_FORMS}` });
   const { cacheDir } = settings;
   const done = (version: string, downloaded: boolean): InstallResult => ({ version, path: managedBinary(cacheDir, version), downloaded });
-  if (spec.kind === 'exact' && (await isExecutable(managedBinary(cacheDir, spec.version)))) return done(spec.version, false);
+  if (spec.kind === 'exact' && probeExecutable(managedBinary(cacheDir, spec.version)) === 'ok') return done(spec.version, false);
 
   const platform = envoyPlatform(req.platform?.os, req.platform?.arch);
   await ensureWritable(cacheDir);
   const http: HttpContext = { tuning: settings.download, logger, signal };
   const source = settings.versionsUrl ? await resolveFromIndex(spec, platform, settings, http) : releaseSource(spec, platform, settings);
   const { version } = source;
-  if (await isExecutable(managedBinary(cacheDir, version))) return done(version, false);
+  if (probeExecutable(managedBinary(cacheDir, version)) === 'ok') return done(version, false);
 
   const lock = await acquireLock(lockPath(cacheDir, version), {
     signal,
@@ -212,7 +213,7 @@ export async function installEnvoy(req: InstallRequest): Promise<InstallResult> 
     onStale: (reason) => logger.warn('recovering a stale install lock', { version, reason }),
   });
   try {
-    if (await isExecutable(managedBinary(cacheDir, version))) return done(version, false);
+    if (probeExecutable(managedBinary(cacheDir, version)) === 'ok') return done(version, false);
     await sweepStaging(cacheDir, version);
     const staging = await mkdtemp(join(stagingRoot(cacheDir), `${version}-${process.pid}-`));
     try {
