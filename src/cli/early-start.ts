@@ -1,4 +1,4 @@
-import { envoyWhich, type LookupPlace } from './envoy-which.js';
+import { BINARY_PATH_SPEC, ENVOY_VERSION_SPEC, envoyWhich, type LookupPlace } from './envoy-which.js';
 import { startVersionRun, type VersionRun } from '../envoy/version-run.js';
 import { DATAPLANE_TOKEN_ENV } from '../config/run-flags.js';
 
@@ -21,12 +21,15 @@ export async function startEarly(args: readonly string[], place: LookupPlace): P
   const env = { ...place.env };
   delete env[DATAPLANE_TOKEN_ENV];
   try {
-    const found = await envoyWhich(undefined, { binaryPath: lastValue(args, '--binary-path'), envoyVersion: lastValue(args, '--envoy-version') }, place);
+    const found = await envoyWhich(undefined, { binaryPath: lastValue(args, flagName(BINARY_PATH_SPEC.flags!)), envoyVersion: lastValue(args, flagName(ENVOY_VERSION_SPEC.flags!)) }, place);
     return { envoyVersion: startVersionRun(found.path, undefined, env) };
   } catch {
     return {};
   }
 }
+
+/** `--binary-path <path>` → `--binary-path`. */
+const flagName = (flags: string): string => flags.split(' ')[0]!;
 
 /** `--flag value` or `--flag=value`, the last one winning as in commander. */
 function lastValue(args: readonly string[], flag: string): string | undefined {

@@ -1,5 +1,5 @@
 import { findEnvoyBinary, type ResolvedEnvoy } from '../envoy/binary.js';
-import { resolveInstallOptions, type InstallCliOptions, type InstallSettings } from '../envoy/install/options.js';
+import { INSTALL_FLAG_SPECS, resolveInstallOptions, type InstallCliOptions, type InstallSettings } from '../envoy/install/options.js';
 import { ConfigErrors } from '../errors.js';
 import { pickRaw } from '../config/flag-spec.js';
 import { RUN_FLAGS } from '../config/run-flags.js';
@@ -21,6 +21,10 @@ export function installSettingsFrom(cli: InstallCliOptions, env: NodeJS.ProcessE
   return settings;
 }
 
+/** The two flags that choose the Envoy, as `run` declares them. */
+export const BINARY_PATH_SPEC = RUN_FLAGS.find((spec) => spec.key === 'binaryPath')!;
+export const ENVOY_VERSION_SPEC = INSTALL_FLAG_SPECS.find((spec) => spec.key === 'envoyVersion')!;
+
 export const BINARY_PATH_AND_VERSION = '--binary-path and --envoy-version both choose the Envoy to run; give only one of them';
 
 /**
@@ -28,7 +32,7 @@ export const BINARY_PATH_AND_VERSION = '--binary-path and --envoy-version both c
  * `run`, refused next to an --envoy-version (flag or env).
  */
 export function binaryPathOf(cli: { binaryPath?: string }, env: NodeJS.ProcessEnv, settings: InstallSettings): string | undefined {
-  const raw = pickRaw(RUN_FLAGS.find((spec) => spec.key === 'binaryPath')!, cli, env);
+  const raw = pickRaw(BINARY_PATH_SPEC, cli, env);
   if (raw.origin === 'default') return undefined;
   if (settings.envoyVersion !== undefined) throw new ConfigErrors([BINARY_PATH_AND_VERSION]);
   return raw.value as string;

@@ -1,13 +1,12 @@
 import { Command } from 'commander';
 import { envoyRoot, listManaged } from '../envoy/install/cache.js';
-import { cacheDirFromEnv, INSTALL_FLAG_SPECS, type InstallCliOptions } from '../envoy/install/options.js';
-import { RUN_FLAGS } from '../config/run-flags.js';
+import { cacheDirFromEnv, type InstallCliOptions } from '../envoy/install/options.js';
 import { KumaDpError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
 import { PINNED_ENVOY_VERSION } from '../version.js';
 import { packagePath } from '../package-root.js';
 import { addInstallOptions } from './flag-options.js';
-import { binaryPathOf, envoyWhich, installSettingsFrom, runWouldUse, type EnvoyCliOptions, type LookupPlace } from './envoy-which.js';
+import { BINARY_PATH_SPEC, binaryPathOf, ENVOY_VERSION_SPEC, envoyWhich, installSettingsFrom, runWouldUse, type EnvoyCliOptions, type LookupPlace } from './envoy-which.js';
 
 export interface EnvoyCommandContext {
   logger: () => Logger;
@@ -40,8 +39,7 @@ async function interruptible<T>(outcome: string, work: (signal: AbortSignal) => 
  * the commands that only look (their own wording: they never install).
  */
 function addEnvoyChoiceOptions(cmd: Command): Command {
-  const specs = [RUN_FLAGS.find((spec) => spec.key === 'binaryPath')!, INSTALL_FLAG_SPECS.find((spec) => spec.key === 'envoyVersion')!];
-  for (const spec of specs) cmd.option(spec.flags!, `as for run (env ${spec.env})`);
+  for (const spec of [BINARY_PATH_SPEC, ENVOY_VERSION_SPEC]) cmd.option(spec.flags!, `as for run (env ${spec.env})`);
   return cmd;
 }
 
@@ -55,7 +53,7 @@ function installCommand(ctx: EnvoyCommandContext): Command {
     const logger = ctx.logger();
     const { installEnvoy } = await import('../envoy/install/installer.js');
     const result = await interruptible('nothing was installed', (signal) =>
-    installEnvoy({ settings, version: settings.envoyVersion ?? PINNED_ENVOY_VERSION, logger, signal }),
+      installEnvoy({ settings, version: settings.envoyVersion ?? PINNED_ENVOY_VERSION, logger, signal }),
     );
     if (!result.downloaded) logger.info('Envoy is already installed', { version: result.version, path: result.path });
     process.stdout.write(`${result.path}\n`);

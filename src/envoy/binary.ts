@@ -82,7 +82,7 @@ export async function lookup(opts: FindEnvoyOptions, managed: Managed): Promise<
  * installed match, so that starts are predictable and offline-safe (`kuma-dp envoy install 1.34`
  * upgrades to the newest patch on purpose).
  */
-export async function installedMatch(settings: InstallSettings, specText: string): Promise<ResolvedEnvoy | undefined> {
+export function installedMatch(settings: InstallSettings, specText: string): ResolvedEnvoy | undefined {
   const spec = parseVersionSpec(specText);
   if (!spec) throw new ConfigError(`--envoy-version "${specText}" is not an Envoy version`, { hint: `use ${VERSION_FORMS}` });
   const installed = listManaged(settings.cacheDir);
@@ -96,7 +96,7 @@ export async function installedMatch(settings: InstallSettings, specText: string
 /** The same lookup without installing or any network access (`envoy which`, `envoy list`). */
 export async function findEnvoyBinary(opts: FindEnvoyOptions): Promise<ResolvedEnvoy> {
   return lookup(opts, async (spec) => {
-    const present = await installedMatch(opts.install, spec);
+    const present = installedMatch(opts.install, spec);
     if (present) return present;
     throw new ConfigError(`Envoy ${spec} is not installed in ${envoyRoot(opts.install.cacheDir)}`, {
       hint: `install it with \`kuma-dp envoy install ${spec}\` (kuma-dp run --envoy-version ${spec} installs it too)`,

@@ -42,8 +42,8 @@ const ERROR_LEVELS = [Buffer.from('[error]'), Buffer.from('[critical]')];
 
 interface Sink {
   /**
-   * Hands the buffers, whole lines only, to the output in one go (a single writev where the
-   * output allows it); false asks the caller to pause until the drain event.
+   * Hands the buffers, whole lines only, to the output in one go (one writev for a stream that has
+   * one: pipes and sockets); false asks the caller to pause until the drain event.
    */
   write(blocks: Buffer[]): boolean;
   /** Resolves when everything written so far has reached the OS or was discarded. */
@@ -52,8 +52,8 @@ interface Sink {
 
 interface SinkEvents {
   drain(): void;
-  /** An output error; permanently: nothing more will be written. */
-  failed(err: Error, permanently: boolean): void;
+  /** The output failed: nothing more will be written to it. */
+  failed(err: Error): void;
   /** Bytes that did not reach the output. */
   discarded(bytes: number): void;
 }
@@ -84,7 +84,8 @@ class StreamSink implements Sink {
       this.events.discarded(byteLength(blocks));
       return true;
     }
-    // Corked writes reach a stream with _writev (sockets, pipes, files) as one batch.
+    // Corked writes reach a stream with _writev (pipes, sockets) as one batch; stdout as a file
+    // (Node's SyncWriteStream) takes them one writeSync each.
     if (blocks.length > 1) this.out.cork();
     let more = true;
     for (const block of blocks) {
@@ -111,7 +112,7 @@ class StreamSink implements Sink {
   private fail(err: Error): void {
     if (this.broken) return;
     this.broken = true;
-    this.events.failed(err, true);
+    this.events.failed(err);
     // Nothing will drain any more: let the sources flow again so Envoy never blocks on its pipes.
     this.events.drain();
     this.wake();
@@ -169,7 +170,7 @@ export class LogRelay {
     this.collectEveryBytes = options.collectEveryBytes ?? 2 * 1024 * 1024;
     const events: SinkEvents = {
       drain: () => this.resume(),
-      failed: (err, permanently) => this.onOutputError(err, permanently),
+      failed: (err) => this.onOutputError(err),
       discarded: (bytes) => {
         this.discarded += bytes;
       },
@@ -356,14 +357,9 @@ export class LogRelay {
     }
   }
 
-  private onOutputError(err: Error, permanently: boolean): void {
+  private onOutputError(err: Error): void {
     this.errors += 1;
-    if (this.errors === 1) {
-      this.logger?.warn(
-        permanently ? "cannot write Envoy's output; discarding it from now on" : "cannot write Envoy's output; some lines were lost",
-        { err: (err as NodeJS.ErrnoException).code ?? err.message },
-      );
-    }
+    if (this.errors === 1) this.logger?.warn("cannot write Envoy's output; discarding it from now on", { err: (err as NodeJS.ErrnoException).code ?? err.message });
   }
 }
 

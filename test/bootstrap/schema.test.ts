@@ -68,6 +68,11 @@ describe('bootstrap schema validation', function () {
     it('a YAML alias that makes a value contain itself: a problem at its place, not a crash', function () {
       const result = validateBootstrapYaml('static_resources: {clusters: [{name: a, connect_timeout: &x [*x]}]}');
       expect(problemsOf(result).map((p) => p.path)).to.deep.equal(['static_resources.clusters[0].connect_timeout']);
+      // Where any value is allowed (a Struct), the repeat itself is the problem.
+      const struct = problemsOf(validateBootstrapYaml('node: {id: a, cluster: b, metadata: &m {a: *m}}'));
+      expect(struct).to.deep.equal([{ path: 'node.metadata.a', message: 'contains itself (a YAML alias to a mapping or list around it)' }]);
+      const list = problemsOf(validateBootstrapYaml('stats_config: {stats_tags: &t [{tag_name: a, fixed_value: b}, *t]}'));
+      expect(list.map((p) => p.path)).to.deep.equal(['stats_config.stats_tags[1]']);
     });
 
     it('the same bootstrap as YAML text', function () {

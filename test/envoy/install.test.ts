@@ -298,7 +298,7 @@ describe('envoy install: downloads from a loopback mirror', function () {
     expect(first).to.deep.equal({ version: '1.34.1', path: managedBinary(s.cacheDir, '1.34.1'), downloaded: true });
     expect(mirror.hits(path)).to.equal(before + 1);
     expect(execFileSync(first.path, ['--version']).toString()).to.include('/1.34.1/Clean/RELEASE/BoringSSL');
-    expect(await listManaged(s.cacheDir)).to.deep.equal([{ version: '1.34.1', path: first.path }]);
+    expect(listManaged(s.cacheDir)).to.deep.equal([{ version: '1.34.1', path: first.path }]);
     expectNothingInstalled(s.cacheDir, '1.34.2');
 
     const requests = mirror.requests.length;
@@ -428,7 +428,7 @@ describe('envoy install: downloads from a loopback mirror', function () {
     expect((await install({ settings: s, version: '1.8' })).version).to.equal('1.8.3');
     const xz = await install({ settings: s, version: '1.9.9' });
     expect(execFileSync(xz.path, ['--version']).toString()).to.include('/1.9.9/');
-    expect((await listManaged(s.cacheDir)).map((m) => m.version)).to.deep.equal(['1.9.10', '1.9.9', '1.8.3']);
+    expect(listManaged(s.cacheDir).map((m) => m.version)).to.deep.equal(['1.9.10', '1.9.9', '1.8.3']);
 
     const missing = await rejection(install({ settings: s, version: '1.7' }));
     expect(missing.exitCode).to.equal(2);

@@ -1,6 +1,6 @@
 import { expect } from 'chai';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createWriteStream, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { closeSync, createWriteStream, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { PassThrough, Writable } from 'node:stream';
@@ -248,14 +248,26 @@ describe('Envoy log relay', () => {
     expect(relay.discardedBytes).to.equal('after\nmore\n'.length);
   });
 
-  it('swallows a write error of a file on a full disk: counted once, the rest discarded, the tail kept', async () => {
-    const out = createWriteStream('/dev/full');
-    const relay = new LogRelay({ out });
-    await relayChunks(relay, ['one\n', 'two\n', 'three\n']);
-    await relay.drained();
-    expect(relay.writeErrors).to.equal(1);
-    expect(relay.discardedBytes).to.equal('one\ntwo\nthree\n'.length);
-    expect(relay.tail()).to.deep.equal(['one', 'two', 'three']);
+  it("swallows a write error of kuma-dp's own stdout on a full disk: counted once, the rest discarded, the tail kept", async () => {
+    // kuma-dp's stdout as it is in production, a file on a full disk: Node's SyncWriteStream on fd 1.
+    const script = `
+      import { PassThrough } from 'node:stream';
+      import { LogRelay } from ${JSON.stringify(new URL('../../src/logging/relay.js', import.meta.url).href)};
+      const relay = new LogRelay();
+      const source = new PassThrough();
+      relay.attach(source, 'stdout');
+      for (const chunk of ['one\\n', 'two\\n', 'three\\n']) source.write(chunk);
+      source.end();
+      await relay.drained();
+      process.stderr.write(JSON.stringify({ errors: relay.writeErrors, discarded: relay.discardedBytes, tail: relay.tail() }));
+    `;
+    const full = openSync('/dev/full', 'w');
+    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', full, 'pipe'] });
+    closeSync(full);
+    let report = '';
+    child.stderr!.on('data', (chunk: Buffer) => (report += chunk.toString()));
+    expect((await waitForExit(child, 10_000)).code, report).to.equal(0);
+    expect(JSON.parse(report)).to.deep.equal({ errors: 1, discarded: 'one\ntwo\nthree\n'.length, tail: ['one', 'two', 'three'] });
   });
 
   describe('memory', () => {

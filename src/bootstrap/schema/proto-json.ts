@@ -62,14 +62,29 @@ export function readProtoJson(tables: SchemaTables, typeName: string, json: unkn
 
 class Reader {
   private depth = 0;
+  /** The mappings and lists on the path being read: a YAML alias can make one contain itself. */
+  private readonly open = new Set<object>();
 
   constructor(private readonly tables: SchemaTables) {}
 
   message(table: MessageTable, json: unknown, path: string): unknown {
     if (++this.depth > RECURSION_LIMIT) throw new SchemaProblem(path, `nested more than ${RECURSION_LIMIT} levels deep`);
-    const value = hasOpaqueJson(table.typeName) || table.typeName === ANY_TYPE ? this.wellKnown(table, json, path) : this.fields(table, json, path);
+    // The well-known types track their own mappings and lists (struct, listValue), or read a copy (Any).
+    const value =
+      hasOpaqueJson(table.typeName) || table.typeName === ANY_TYPE ? this.wellKnown(table, json, path) : this.within(json, path, () => this.fields(table, json, path));
     this.depth--;
     return value;
+  }
+
+  private within<T>(json: unknown, path: string, read: () => T): T {
+    if (typeof json !== 'object' || json === null) return read();
+    if (this.open.has(json)) throw new SchemaProblem(path, 'contains itself (a YAML alias to a mapping or list around it)');
+    this.open.add(json);
+    try {
+      return read();
+    } finally {
+      this.open.delete(json);
+    }
   }
 
   private fields(table: MessageTable, json: unknown, path: string): Record<string, unknown> {
@@ -99,16 +114,22 @@ class Reader {
   private list(field: FieldRow, json: unknown, path: string): unknown[] | undefined {
     if (json === null) return undefined;
     if (!Array.isArray(json)) throw new SchemaProblem(path, `expected a list, got ${describe(json)}`);
-    return json.map((item, i) => {
-      const at = indexPath(path, i);
-      if (item === null && !acceptsNull(field)) throw new SchemaProblem(at, 'a list item must not be null');
-      return this.value(field, item, at);
-    });
+    return this.within(json, path, () =>
+      json.map((item, i) => {
+        const at = indexPath(path, i);
+        if (item === null && !acceptsNull(field)) throw new SchemaProblem(at, 'a list item must not be null');
+        return this.value(field, item, at);
+      }),
+    );
   }
 
   private map(field: FieldRow, json: unknown, path: string): Record<string, unknown> | undefined {
     if (json === null) return undefined;
     if (!isRecord(json)) throw new SchemaProblem(path, `expected a mapping, got ${describe(json)}`);
+    return this.within(json, path, () => this.mapEntries(field, json, path));
+  }
+
+  private mapEntries(field: FieldRow, json: Record<string, unknown>, path: string): Record<string, unknown> {
     const canonical: Record<string, unknown> = {};
     const keys = new Set<string>();
     for (const [key, value] of Object.entries(json)) {
@@ -151,8 +172,7 @@ class Reader {
       case 'google.protobuf.Value':
         return this.protobufValue(json, path);
       case 'google.protobuf.ListValue':
-        if (!Array.isArray(json)) throw new SchemaProblem(path, `expected a list, got ${describe(json)}`);
-        return json.map((item, i) => this.protobufValue(item, indexPath(path, i)));
+        return this.listValue(json, path);
       default:
         // The wrappers (UInt32Value, BoolValue, ...): the bare value, null for its zero.
         return json === null ? null : scalarValue(WRAPPER_SCALARS.get(table.typeName)!, json, path);
@@ -177,14 +197,21 @@ class Reader {
 
   private struct(json: unknown, path: string): Record<string, unknown> {
     if (!isRecord(json)) throw new SchemaProblem(path, `expected a mapping (google.protobuf.Struct), got ${describe(json)}`);
-    for (const [key, value] of Object.entries(json)) this.protobufValue(value, keyPath(path, key));
-    return json;
+    return this.within(json, path, () => {
+      for (const [key, value] of Object.entries(json)) this.protobufValue(value, keyPath(path, key));
+      return json;
+    });
+  }
+
+  private listValue(json: unknown, path: string): unknown[] {
+    if (!Array.isArray(json)) throw new SchemaProblem(path, `expected a list, got ${describe(json)}`);
+    return this.within(json, path, () => json.map((item, i) => this.protobufValue(item, indexPath(path, i))));
   }
 
   /** google.protobuf.Value: any JSON value. */
   private protobufValue(json: unknown, path: string): unknown {
     if (++this.depth > RECURSION_LIMIT) throw new SchemaProblem(path, `nested more than ${RECURSION_LIMIT} levels deep`);
-    if (Array.isArray(json)) json.forEach((item, i) => this.protobufValue(item, indexPath(path, i)));
+    if (Array.isArray(json)) this.listValue(json, path);
     else if (isRecord(json)) this.struct(json, path);
     else if (json !== null && !['number', 'string', 'boolean'].includes(typeof json)) throw new SchemaProblem(path, `expected a JSON value, got ${describe(json)}`);
     this.depth--;

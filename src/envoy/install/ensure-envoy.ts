@@ -12,7 +12,7 @@ export interface ResolveEnvoyOptions extends FindEnvoyOptions {
  */
 export async function resolveEnvoyBinary(opts: ResolveEnvoyOptions): Promise<ResolvedEnvoy> {
   return lookup(opts, async (spec) => {
-    const present = await installedMatch(opts.install, spec);
+    const present = installedMatch(opts.install, spec);
     if (present) return present;
     const { installEnvoy } = await import('./installer.js');
     const result = await installEnvoy({ settings: opts.install, version: spec, logger: opts.logger, signal: opts.signal });
