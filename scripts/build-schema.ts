@@ -11,7 +11,6 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { extractTables, newestChange } from './schema-tables.js';
 
 const PACKAGE_ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const SCHEMA_PATH = join(PACKAGE_ROOT, 'dist', 'schema', 'envoy-v3.binpb');
@@ -48,6 +47,14 @@ function bufLauncher(): string {
     return join(dirname(pkgPath), pkg.bin['buf']!);
   } catch {
     throw new BuildError('the buf compiler (@bufbuild/buf) is not installed, so the Envoy schema cannot be built; run `npm ci` with dev dependencies');
+  }
+}
+
+function installedBufPackage(): string[] {
+  try {
+    return [require.resolve('@bufbuild/buf/package.json')];
+  } catch {
+    return [];
   }
 }
 
@@ -96,9 +103,10 @@ function compilableV3Files(workspace: string): string[] {
     .sort();
 }
 
-function buildSchema(): { skipped: boolean; files: number } {
+function buildSchema(newestChange: (paths: readonly string[]) => number): { skipped: boolean; files: number } {
   const deps = depsDir();
-  const inputs = [...protoFiles(deps), SCRIPT_SOURCE].filter((p) => existsSync(p));
+  // buf's own package too, when it is there: another buf may compile the same protos differently.
+  const inputs = [...protoFiles(deps), SCRIPT_SOURCE, ...installedBufPackage()].filter((p) => existsSync(p));
   if (existsSync(SCHEMA_PATH) && statSync(SCHEMA_PATH).mtimeMs > newestChange(inputs)) return { skipped: true, files: 0 };
 
   const buf = bufLauncher();
@@ -132,7 +140,11 @@ function buildSchema(): { skipped: boolean; files: number } {
 
 const started = performance.now();
 try {
-  const result = buildSchema();
+  // Loaded here: without @bufbuild/protobuf it is one line, like a missing buf or grpc-js-xds.
+  const { extractTables, newestChange } = await import('./schema-tables.js').catch(() => {
+    throw new BuildError('@bufbuild/protobuf (it reads the compiled descriptors) is not installed; run `npm ci` with dev dependencies');
+  });
+  const result = buildSchema(newestChange);
   const where = relative(PACKAGE_ROOT, SCHEMA_PATH);
   const tables = extractTables(SCHEMA_PATH, TABLES_PATH);
   const tablesWhere = relative(PACKAGE_ROOT, TABLES_PATH);

@@ -7,10 +7,10 @@ import type { EarlyStart } from './early-start.js';
  * Long enough for `run` to have reached Envoy's exec: its code cache should hold the whole start
  * path, which is what it is for. A run that ends sooner (a bad flag) leaves the cache unwritten.
  */
-const RUN_CACHE_DELAY_MS = 2000;
+export const RUN_CACHE_DELAY_MS = 2000;
 
 /** scripts/bundle.ts writes the CLI script, and its content hash next to it. */
-const CLI_SCRIPT = 'main.wrapped.js';
+export const CLI_SCRIPT = 'main.wrapped.js';
 
 /**
  * Where the code cache of `run` or of the other commands is, named after the hash of the CLI

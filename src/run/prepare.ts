@@ -98,14 +98,10 @@ async function locateEnvoy(ctx: PrepareContext): Promise<{ envoyBinary: string; 
  * a broken template, token or Envoy binary is exit 2 at once, not five minutes of retries.
  */
 export async function prepare(ctx: PrepareContext): Promise<Prepared> {
+  const { settings, logger } = ctx;
   // Start-up latency delays every deploy: the host facts are read and Envoy answers --version while
   // the template and token are checked. An install (--envoy-version) waits until those are known good.
   const hostFacts = Promise.all([detectSystemCaPath(), detectMaxMemoryBytes()]).then(([systemCaPath, maxHeapSizeBytes]) => ({ systemCaPath, maxHeapSizeBytes }));
-  return { ...(await prepareChecked(ctx)), hostFacts };
-}
-
-async function prepareChecked(ctx: PrepareContext): Promise<Omit<Prepared, 'hostFacts'>> {
-  const { settings, logger } = ctx;
   const early = ctx.install.envoyVersion ? undefined : locateEnvoy(ctx);
   early?.catch(() => {});
   const dataplane = await loadDataplane(ctx);
@@ -131,5 +127,5 @@ async function prepareChecked(ctx: PrepareContext): Promise<Omit<Prepared, 'host
       throw err;
     });
   }
-  return { mesh, name, dataplane, workDir, tokenPath, caCertPem, envoyBinary, envoy: { ...version, compatible: compatible ?? false } };
+  return { mesh, name, dataplane, workDir, tokenPath, caCertPem, envoyBinary, envoy: { ...version, compatible: compatible ?? false }, hostFacts };
 }
