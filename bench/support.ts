@@ -1,7 +1,7 @@
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ENVOY_DOUBLE_SCRIPT } from '../test/doubles/envoy-binary.js';
+import { ENVOY_DOUBLE_SCRIPT, shellQuote } from '../test/doubles/envoy-binary.js';
 import { startKumaCpDouble, type KumaCpDouble } from '../test/doubles/kuma-cp-double.js';
 import { KUMA_DP_BIN, baseEnv, freePort } from '../test/support/kuma-dp.js';
 import { DATAPLANE_TEMPLATE, TOKEN } from '../test/support/run-fixture.js';
@@ -27,8 +27,6 @@ export interface Benchmark {
 export const now = (): number => performance.timeOrigin + performance.now();
 
 export const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
-
-const shellQuote = (s: string): string => `'${s.replace(/'/g, `'\\''`)}'`;
 
 /**
  * The Envoy double behind a bash wrapper that first appends `<epoch seconds.micros> <pid> <argv1>`

@@ -1,6 +1,6 @@
 /** Bootstraps the schema tests start from (plain data: importing a test module would run its tests). */
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
 
 export const anyOf = (type: string, fields: { [key: string]: Json } = {}): { [key: string]: Json } => ({ '@type': `type.googleapis.com/${type}`, ...fields });
 

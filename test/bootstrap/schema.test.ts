@@ -7,6 +7,7 @@ import { readProtoJson } from '../../src/bootstrap/schema/proto-json.js';
 import { BOOTSTRAP_TYPE } from '../../src/bootstrap/schema/rules.js';
 import { SCHEMA_TABLES_PATH, SchemaTables } from '../../src/bootstrap/schema/tables.js';
 import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
+import { thrownBy } from '../support/errors.js';
 import { anyOf, GOOD_YAML, KUMA_CP_SHAPED } from './fixtures.js';
 import { validateBootstrap, validateBootstrapYaml, type BootstrapValidation } from '../../src/bootstrap/schema/validate.js';
 
@@ -240,15 +241,7 @@ describe('bootstrap schema validation', function () {
   describe('the schema file', function () {
     after(cleanupTempDirs);
 
-    const refusal = (load: () => unknown): KumaDpError => {
-      try {
-        load();
-      } catch (err) {
-        expect(err).to.be.instanceOf(KumaDpError);
-        return err as KumaDpError;
-      }
-      expect.fail('expected the schema to be refused');
-    };
+    const refusal = (load: () => unknown): KumaDpError => thrownBy(load, KumaDpError);
 
     it('a missing or damaged schema file is one line naming it, never a pass', function () {
       const dir = makeTempDir('schema-tables');

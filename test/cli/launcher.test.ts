@@ -1,4 +1,4 @@
-import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { expect } from 'chai';
 import { processGone, runKumaDp } from '../support/kuma-dp.js';
@@ -7,9 +7,15 @@ import { TOKEN, useRunFixture } from '../support/run-fixture.js';
 import { waitFor } from '../support/wait.js';
 import { writeExecutable } from '../support/executable.js';
 import { shellQuote } from '../doubles/envoy-binary.js';
-import { cliCodeCacheFile } from '../../src/cli/launcher.js';
+import { cliCodeCacheFile, RUN_CACHE_DELAY_MS } from '../../src/cli/launcher.js';
 
 const cacheName = (command: 'run' | 'cli', bundleDir: string) => basename(cliCodeCacheFile(bundleDir, command)!);
+
+/**
+ * Past the moment a run writes its code cache (launcher.ts). What is checked after it is that
+ * nothing was written, and a cache write leaves no other trace to wait for.
+ */
+const pastRunCacheWrite = () => new Promise((resolve) => setTimeout(resolve, RUN_CACHE_DELAY_MS + 500));
 
 describe('bin/kuma-dp launcher: code cache and early start', function () {
   this.timeout(30_000);
@@ -27,6 +33,14 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     const older = await runKumaDp(['version'], { bin });
     expect({ code: older.code, stderr: older.stderr }, 'dist/src older than the bundle').to.deep.equal({ code: 0, stderr: '' });
     expect(older.stdout).to.match(/^Kuma DP: /);
+  });
+
+  it('bin/kuma-dp without any build says so in one line, and how to build it', async () => {
+    const { root, bin } = packageCopy();
+    rmSync(join(root, 'dist'), { recursive: true });
+    const result = await runKumaDp(['version'], { bin });
+    expect(result.code).to.equal(1);
+    expect(result.stderr).to.match(/^kuma-dp: cannot start: Cannot find module '\.\.\/dist\/bundle\/launcher\.cjs'\. Run `npm ci` in the kuma-dp checkout to build it\.\n$/);
   });
 
   it("writes a command's code cache when it exits, leaves a usable one alone and rewrites one V8 refuses", async () => {
@@ -51,7 +65,7 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     expect(readdirSync(join(bundleDir, 'code-cache')), 'no staging file left').to.deep.equal([cacheName('cli', bundleDir)]);
   });
 
-  it('names the build in the cache: one made for another build of the same length is never loaded', async () => {
+  it('names the build in the cache: another build of the same length writes a cache of its own and leaves the first alone', async () => {
     const { bin, bundleDir } = packageCopy({ replace: { 'main.wrapped.js.sha256': `${'0'.repeat(64)}\n` } });
     const first = await runKumaDp(['version'], { bin });
     const other = `cli-${'0'.repeat(16)}-${process.version}-${process.arch}.v8`;
@@ -59,7 +73,9 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     expect(readdirSync(join(bundleDir, 'code-cache'))).to.deep.equal([other]);
     // The same script under another build id: the cache of the first one is not its cache.
     writeFileSync(join(bundleDir, 'main.wrapped.js.sha256'), `${'1'.repeat(64)}\n`);
-    await runKumaDp(['version'], { bin });
+    const firstCache = readFileSync(join(bundleDir, 'code-cache', other));
+    expect((await runKumaDp(['version'], { bin })).code).to.equal(0);
+    expect(readFileSync(join(bundleDir, 'code-cache', other)).equals(firstCache), "the first build's cache untouched").to.equal(true);
     expect(readdirSync(join(bundleDir, 'code-cache')).sort()).to.deep.equal([other, `cli-${'1'.repeat(16)}-${process.version}-${process.arch}.v8`].sort());
   });
 
@@ -83,7 +99,7 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     await fx().waitLive(dp);
     // The rebuild: a new hash beside the script this run has already compiled.
     writeFileSync(join(bundleDir, 'main.wrapped.js.sha256'), `${'3'.repeat(64)}\n`);
-    await new Promise((resolve) => setTimeout(resolve, 2_500)); // past the 2 s at which a run writes its cache
+    await pastRunCacheWrite();
     dp.signal('SIGTERM');
     expect((await dp.waitForExit()).code).to.equal(0);
     expect(existsSync(join(bundleDir, 'code-cache')) ? readdirSync(join(bundleDir, 'code-cache')) : []).to.deep.equal([]);
@@ -106,13 +122,15 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
   });
 
   it('the bundle reads non-ASCII input as the source does (it is compiled as Latin-1, so it must be ASCII)', async () => {
-    // Go's micro sign and Greek mu; a broken escape in the bundle would refuse both.
-    const result = await runKumaDp(fx().args(['--drain-time', '1500\u00b5s', '--min-drain-time', '1500\u03bcs']), { env: { ...fx().env, KUMA_READINESS_PORT: 'bogus' } });
+    // Go's micro sign and Greek mu; a broken escape in the bundle would refuse both. A package copy
+    // has no dist/src, so this is the bundle whatever the checkout's build state.
+    const { bin } = packageCopy();
+    const result = await runKumaDp(fx().args(['--drain-time', '1500\u00b5s', '--min-drain-time', '1500\u03bcs']), { bin, env: { ...fx().env, KUMA_READINESS_PORT: 'bogus' } });
     expect(result.code).to.equal(2);
     expect(result.stderr).to.match(/KUMA_READINESS_PORT/).and.not.to.match(/drain-time/);
   });
 
-  it('`run` writes its own cache once it has been up for two seconds, and the next run takes it', async () => {
+  it('`run` writes its own cache while it runs, and the next run takes it', async () => {
     const { bin, bundleDir } = packageCopy();
     const cache = join(bundleDir, 'code-cache', cacheName('run', bundleDir));
     // Enough output for the relay's first young-generation collection before the cache is made.
@@ -129,7 +147,7 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     utimesSync(cache, past, past);
     const again = fx().start([], { bin });
     await fx().waitLive(again);
-    await new Promise((resolve) => setTimeout(resolve, 2_500)); // past the 2 s at which a refused cache is written
+    await pastRunCacheWrite();
     again.signal('SIGTERM');
     expect((await again.waitForExit()).code).to.equal(0);
     expect(Math.round(statSync(cache).mtimeMs), 'the second run used the cache, so did not write it').to.equal(past.getTime());

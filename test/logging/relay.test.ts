@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { closeSync, createWriteStream, mkdtempSync, openSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -262,12 +262,11 @@ describe('Envoy log relay', () => {
       process.stderr.write(JSON.stringify({ errors: relay.writeErrors, discarded: relay.discardedBytes, tail: relay.tail() }));
     `;
     const full = openSync('/dev/full', 'w');
-    const child = spawn(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', full, 'pipe'] });
+    // Synchronous: the report is whole once it returns (an 'exit' event can come before the pipe's end).
+    const child = spawnSync(process.execPath, ['--input-type=module', '-e', script], { stdio: ['ignore', full, 'pipe'], encoding: 'utf8', timeout: 10_000 });
     closeSync(full);
-    let report = '';
-    child.stderr!.on('data', (chunk: Buffer) => (report += chunk.toString()));
-    expect((await waitForExit(child, 10_000)).code, report).to.equal(0);
-    expect(JSON.parse(report)).to.deep.equal({ errors: 1, discarded: 'one\ntwo\nthree\n'.length, tail: ['one', 'two', 'three'] });
+    expect(child.status, child.stderr).to.equal(0);
+    expect(JSON.parse(child.stderr)).to.deep.equal({ errors: 1, discarded: 'one\ntwo\nthree\n'.length, tail: ['one', 'two', 'three'] });
   });
 
   describe('memory', () => {

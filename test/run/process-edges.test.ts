@@ -2,26 +2,31 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { ENVOY_DOUBLE_SCRIPT } from '../doubles/envoy-binary.js';
 import { eventsOf } from '../doubles/envoy-record.js';
-import { cleanupTempDirs } from '../support/tmp.js';
 import { getReady, processGone } from '../support/kuma-dp.js';
 import { waitFor } from '../support/wait.js';
 import { writeExecutable } from '../support/executable.js';
-import { runFixture, type RunFixture } from '../support/run-fixture.js';
+import { useRunFixture } from '../support/run-fixture.js';
+import { createServer } from 'node:net';
+
+/** Runs `check` while something else listens on the port, and lets the port go after. */
+async function withTakenPort(port: number, check: () => Promise<void>): Promise<void> {
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+  try {
+    await check();
+  } finally {
+    await new Promise((resolve) => squatter.close(resolve));
+  }
+}
 
 /** An Envoy behind a shell that starts it as a child instead of exec'ing it. */
 const nonExecingWrapper = (dir: string): string => writeExecutable(join(dir, 'envoy-wrapper'), `#!/bin/sh\n"${process.execPath}" "${ENVOY_DOUBLE_SCRIPT}" "$@"\n`);
 
 describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
-  let fx: RunFixture;
-  beforeEach(async () => {
-    fx = await runFixture();
-  });
-  afterEach(async () => {
-    await fx.close();
-  });
-  after(cleanupTempDirs);
+  const fixture = useRunFixture({ each: true });
 
   it('stops an Envoy started by a wrapper script that does not exec (signals go to its process group)', async () => {
+    const fx = fixture();
     const wrapper = nonExecingWrapper(fx.dir);
     const dp = fx.start(['--binary-path', wrapper]);
     await fx.waitLive(dp);
@@ -32,6 +37,7 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
   });
 
   it("behind a wrapper that does not exec, an Envoy ignoring SIGTERM is SIGKILLed 5 s later, and the wrapper's own end is not taken for Envoy's", async () => {
+    const fx = fixture();
     const wrapper = nonExecingWrapper(fx.dir);
     const dp = fx.start(['--binary-path', wrapper], { env: { ENVOY_DOUBLE_IGNORE_SIGTERM: '1' } });
     await fx.waitLive(dp);
@@ -50,6 +56,7 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
   });
 
   it('runs Envoy unwrapped, with one warning, where setpriv has no --pdeathsig', async () => {
+    const fx = fixture();
     const oldTools = join(fx.dir, 'old-util-linux');
     writeExecutable(join(oldTools, 'setpriv'), "#!/bin/sh\necho \"setpriv: unrecognized option '--pdeathsig'\" >&2\nexit 1\n");
     const dp = fx.start([], { env: { PATH: `${oldTools}:${process.env.PATH}` } });
@@ -60,6 +67,7 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
   });
 
   it('run --envoy-version on an empty cache installs that Envoy from the mirror, then runs it', async () => {
+    const fx = fixture();
     const { Mirror } = await import('../support/mirror.js');
     const mirror = await Mirror.start();
     try {
@@ -83,33 +91,25 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
   });
 
   it('a taken readiness port exits 2 with one line before any request to the control plane', async () => {
-    const { createServer } = await import('node:net');
-    const squatter = createServer();
-    await new Promise<void>((resolve) => squatter.listen(fx.readinessPort, '127.0.0.1', resolve));
-    try {
+    const fx = fixture();
+    await withTakenPort(fx.readinessPort, async () => {
       const dp = fx.start();
       expect((await dp.waitForExit()).code).to.equal(2);
       expect(dp.stderr().trim().split('\n').at(-1)).to.match(new RegExp(`^Error: readiness port ${fx.readinessPort} is already in use.*KUMA_READINESS_PORT`));
       expect(fx.cp.requests).to.have.length(0);
       expect(eventsOf(fx.record(), 'start')).to.have.length(0);
-    } finally {
-      squatter.close();
-    }
+    });
   });
 
   it('a bad template and a taken readiness port: the template is reported, as the first problem found', async () => {
-    const { createServer } = await import('node:net');
-    const squatter = createServer();
-    await new Promise<void>((resolve) => squatter.listen(fx.readinessPort, '127.0.0.1', resolve));
-    try {
+    const fx = fixture();
+    await withTakenPort(fx.readinessPort, async () => {
       const dp = fx.start(['--dataplane-file', join(fx.dir, 'no-such-template.yaml')]);
       expect((await dp.waitForExit()).code).to.equal(2);
       const errors = dp.stderr().split('\n').filter((line) => line.startsWith('Error: '));
       expect(errors).to.have.length(1);
       expect(errors[0]).to.match(/could not read the Dataplane template .*no-such-template\.yaml/);
       expect(fx.cp.requests).to.have.length(0);
-    } finally {
-      squatter.close();
-    }
+    });
   });
 });
