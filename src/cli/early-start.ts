@@ -9,6 +9,11 @@ import { DATAPLANE_TOKEN_ENV } from '../config/run-flags.js';
 export interface EarlyStart {
   /** `--version` of the Envoy `run` will most likely start; prepare.ts uses it only for that very binary. */
   envoyVersion?: VersionRun;
+  /**
+   * Called once, when `run` has started Envoy: what was compiled by then is the start path, the
+   * part of `run` its code cache is for (launcher.ts).
+   */
+  onEnvoyStarted?: () => void;
 }
 
 /**

@@ -3,12 +3,6 @@ import { join } from 'node:path';
 import { fastPath } from './fast-path.js';
 import type { EarlyStart } from './early-start.js';
 
-/**
- * Long enough for `run` to have reached Envoy's exec: its code cache should hold the whole start
- * path, which is what it is for. A run that ends sooner (a bad flag) leaves the cache unwritten.
- */
-export const RUN_CACHE_DELAY_MS = 2000;
-
 /** scripts/bundle.ts writes the CLI script, and its content hash next to it. */
 export const CLI_SCRIPT = 'main.wrapped.js';
 
@@ -43,7 +37,7 @@ export async function launch(argv: string[], binDir: string): Promise<void> {
   const { startEarly } = await import('./early-start.js');
   // A guess (`--name run` passes too) that only decides what starts early and which cache is used.
   const command = args.includes('run') ? 'run' : 'cli';
-  const early = command === 'run' ? await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir }) : {};
+  const early: EarlyStart = command === 'run' ? await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir }) : {};
   // After the early start: `--version` runs while vm and the CLI load.
   const { requireWithCodeCache } = await import('../platform/code-cache.js');
   const bundleDir = join(binDir, '..', 'dist', 'bundle');
@@ -55,7 +49,10 @@ export async function launch(argv: string[], binDir: string): Promise<void> {
     if (cliCodeCacheFile(bundleDir, command) === cacheFile) cli.saveCache();
   };
   if (!cli.cacheHit) {
-    if (command === 'run') setTimeout(saveIfSameBuild, RUN_CACHE_DELAY_MS).unref();
+    // `run`'s cache is written once Envoy has started: it holds the start path, which is what it
+    // is for, and no more (the bigger a cache, the longer V8 takes to read it at every start). A
+    // run that never gets that far (a bad flag, a control plane that never answers) writes none.
+    if (command === 'run') early.onEnvoyStarted = saveIfSameBuild;
     else process.once('exit', saveIfSameBuild);
   }
   await (cli.exports.main as (argv: string[], early: EarlyStart) => Promise<void>)(argv, early);

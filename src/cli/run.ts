@@ -54,6 +54,7 @@ export function runCommand(context: () => CliContext, done: (result: CommandResu
           stdin: process.stdin,
           selfPath: ctx.selfPath,
           envoyVersionRun: ctx.early.envoyVersion,
+          onEnvoyStarted: ctx.early.onEnvoyStarted,
         });
         done(outcome);
       } finally {

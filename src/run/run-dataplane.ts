@@ -25,6 +25,8 @@ import { obtainBootstrap } from './obtain-bootstrap.js';
 /** What `prepare` needs, except the abort signal, which the run job owns; plus the signal router. */
 export interface RunContext extends Omit<PrepareContext, 'signal'> {
   signals: SignalRouter;
+  /** Called once, right after the first Envoy has been started (the launcher writes its code cache then). */
+  onEnvoyStarted?: (() => void) | undefined;
 }
 
 export interface RunOutcome {
@@ -178,6 +180,7 @@ async function supervise(
     platform: process.platform,
   });
   const envoyLog = logger.child('envoy');
+  let firstStart = ctx.onEnvoyStarted;
   const supervisor = new Supervisor({
     logger: envoyLog,
     launch: () => {
@@ -202,7 +205,13 @@ async function supervise(
     killGraceMs: KILL_GRACE_MS,
     notify: (fields) => void notifier.notify(fields),
     watchdogIntervalMs: notifier.watchdogIntervalMs,
-    onEnvoyPid: (pid) => (pid === undefined ? removePidFile(prepared.workDir.path) : writePidFile(prepared.workDir.path, pid, configPath)),
+    onEnvoyPid: (pid) => {
+      if (pid === undefined) return removePidFile(prepared.workDir.path);
+      const written = writePidFile(prepared.workDir.path, pid, configPath);
+      firstStart?.();
+      firstStart = undefined;
+      return written;
+    },
     oomKillCount: () => oomKillCount(),
   });
   ctx.signals.route((signal) => supervisor.handleSignal(signal));

@@ -3,19 +3,14 @@ import { basename, join } from 'node:path';
 import { expect } from 'chai';
 import { processGone, runKumaDp } from '../support/kuma-dp.js';
 import { packageCopy } from '../support/package-copy.js';
-import { TOKEN, useRunFixture } from '../support/run-fixture.js';
+import { runFixture, TOKEN, useRunFixture } from '../support/run-fixture.js';
+import { defaultBootstrapYaml } from '../doubles/kuma-cp-double.js';
 import { waitFor } from '../support/wait.js';
 import { writeExecutable } from '../support/executable.js';
 import { shellQuote } from '../doubles/envoy-binary.js';
-import { cliCodeCacheFile, RUN_CACHE_DELAY_MS } from '../../src/cli/launcher.js';
+import { cliCodeCacheFile } from '../../src/cli/launcher.js';
 
 const cacheName = (command: 'run' | 'cli', bundleDir: string) => basename(cliCodeCacheFile(bundleDir, command)!);
-
-/**
- * Past the moment a run writes its code cache (launcher.ts). What is checked after it is that
- * nothing was written, and a cache write leaves no other trace to wait for.
- */
-const pastRunCacheWrite = () => new Promise((resolve) => setTimeout(resolve, RUN_CACHE_DELAY_MS + 500));
 
 describe('bin/kuma-dp launcher: code cache and early start', function () {
   this.timeout(30_000);
@@ -95,13 +90,26 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
 
   it('a kuma-dp still running across a rebuild writes no cache, under either build', async () => {
     const { bin, bundleDir } = packageCopy({ replace: { 'main.wrapped.js.sha256': `${'2'.repeat(64)}\n` } });
-    const dp = fx().start([], { bin });
-    await fx().waitLive(dp);
-    // The rebuild: a new hash beside the script this run has already compiled.
-    writeFileSync(join(bundleDir, 'main.wrapped.js.sha256'), `${'3'.repeat(64)}\n`);
-    await pastRunCacheWrite();
-    dp.signal('SIGTERM');
-    expect((await dp.waitForExit()).code).to.equal(0);
+    // The rebuild (a new hash beside the script this run has already compiled) lands while the run
+    // asks for its bootstrap, before it starts Envoy, which is when it would write its cache.
+    const rebuilding = await runFixture({
+      cp: {
+        bootstrapForRequest: (request) => {
+          writeFileSync(join(bundleDir, 'main.wrapped.js.sha256'), `${'3'.repeat(64)}\n`);
+          return defaultBootstrapYaml(request.body);
+        },
+      },
+    });
+    try {
+      const dp = rebuilding.start([], { bin });
+      // Live comes after Envoy's start, where the cache is written or not, in the same tick.
+      await rebuilding.waitLive(dp);
+      dp.signal('SIGTERM');
+      expect((await dp.waitForExit()).code).to.equal(0);
+    } finally {
+      await rebuilding.close();
+    }
+    expect(readFileSync(join(bundleDir, 'main.wrapped.js.sha256'), 'utf8'), 'the rebuild happened').to.match(/^3{64}/);
     expect(existsSync(join(bundleDir, 'code-cache')) ? readdirSync(join(bundleDir, 'code-cache')) : []).to.deep.equal([]);
   });
 
@@ -130,28 +138,34 @@ describe('bin/kuma-dp launcher: code cache and early start', function () {
     expect(result.stderr).to.match(/KUMA_READINESS_PORT/).and.not.to.match(/drain-time/);
   });
 
-  it('`run` writes its own cache while it runs, and the next run takes it', async () => {
+  it('`run` writes its own cache once Envoy has started, and the next run takes it', async () => {
     const { bin, bundleDir } = packageCopy();
     const cache = join(bundleDir, 'code-cache', cacheName('run', bundleDir));
-    // Enough output for the relay's first young-generation collection before the cache is made.
-    const dp = fx().start([], { bin, env: { ENVOY_DOUBLE_FLOOD_LINES: '30000' } });
+    const dp = fx().start([], { bin });
     await fx().waitLive(dp);
-    await waitFor(() => existsSync(cache), { timeoutMs: 10_000, what: 'the run code cache' });
+    expect(existsSync(cache), 'written by the time Envoy is live').to.equal(true);
     expect(statSync(cache).size).to.be.above(10_000);
     dp.signal('SIGTERM');
     expect((await dp.waitForExit()).code).to.equal(0);
 
-    // The next run takes it: V8 checks it against the flags of the run that made it, so a cache
-    // made while young-gc.ts had --expose-gc set would be refused and written again.
+    // The next run takes it (V8 would refuse one made under other V8 flags, and it would be written again).
     const past = new Date(Date.now() - 3_600_000);
     utimesSync(cache, past, past);
     const again = fx().start([], { bin });
-    await fx().waitLive(again);
-    await pastRunCacheWrite();
+    await fx().waitLive(again, 2);
     again.signal('SIGTERM');
     expect((await again.waitForExit()).code).to.equal(0);
     expect(Math.round(statSync(cache).mtimeMs), 'the second run used the cache, so did not write it').to.equal(past.getTime());
     expect(existsSync(join(bundleDir, 'code-cache', cacheName('cli', bundleDir))), 'run keeps its own cache').to.equal(false);
+  });
+
+  it('a run that ends before starting Envoy writes no cache: it never ran the start path to the end', async () => {
+    const { bin, bundleDir } = packageCopy();
+    fx().cp.setScript([{ status: 422, body: 'refused by the test' }]);
+    const result = await runKumaDp(fx().args(), { bin, env: fx().env });
+    expect(result.code, result.stderr).to.equal(1);
+    expect(result.stderr).to.include('refused by the test');
+    expect(existsSync(join(bundleDir, 'code-cache')) ? readdirSync(join(bundleDir, 'code-cache')) : []).to.deep.equal([]);
   });
 
   it("runs Envoy's --version once, started before the CLI has loaded, without the inline token in its environment", async () => {
