@@ -1,12 +1,12 @@
 import http from 'node:http';
-import https from 'node:https';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
-import fetch, { FetchError, type Response } from 'node-fetch';
 import { formatDuration } from '../../config/duration.js';
 import { ConfigError, ExitCode, KumaDpError } from '../../errors.js';
 import { parseCaBundle } from '../ca-bundle.js';
 import { Logger } from '../../logging/logger.js';
+import { requireBuiltin } from '../../platform/require-builtin.js';
+import { readText, sendPost, type Transport } from './post.js';
 
 export const DP_NOT_FOUND_MESSAGE =
   'Dataplane entity not found. If you are running on Universal please create a Dataplane entity on kuma-cp before starting kuma-dp or pass it to kuma-dp run --dataplane-file=/file. If you are running on Kubernetes, please check the kuma-cp logs to determine why the Dataplane entity could not be created by the automatic sidecar injection.';
@@ -96,16 +96,18 @@ function bootstrapUrl(cpAddress: string | URL): URL {
   return url;
 }
 
-interface Agents {
-  http: http.Agent;
-  https: https.Agent;
-}
-
-function makeAgents(options: FetchBootstrapOptions): Agents {
+/**
+ * node:http itself, not node-fetch (which install downloads use): node-fetch loads https, TLS,
+ * zlib and web streams whatever the address, and its first request takes ~10 ms longer, all on
+ * the way to Envoy's exec. TLS is loaded only for an https control plane.
+ */
+function makeTransport(url: URL, options: FetchBootstrapOptions): Transport {
+  if (url.protocol === 'http:') return { request: http.request, agent: new http.Agent({ keepAlive: false }) };
   const ca = options.caCertPem ? parseCaBundle(options.caCertPem) : undefined;
+  const https = requireBuiltin<typeof import('node:https')>('node:https');
   return {
-    http: new http.Agent({ keepAlive: false }),
-    https: new https.Agent({
+    request: https.request,
+    agent: new https.Agent({
       keepAlive: false,
       minVersion: 'TLSv1.2',
       rejectUnauthorized: !options.skipVerify,
@@ -118,18 +120,16 @@ const TLS_ERROR = /CERT|SSL|TLS|UNABLE_TO_VERIFY|SELF_SIGNED|ALTNAME|EPROTO/i;
 
 function describeRequestError(err: unknown, timedOut: boolean, timeoutMs: number): { message: string; tls: boolean } {
   if (timedOut) return { message: `no answer within ${formatDuration(timeoutMs)} (timeout)`, tls: false };
-  if (err instanceof FetchError) {
-    const reason = err.message.includes('reason: ') ? err.message.slice(err.message.indexOf('reason: ') + 8) : err.message;
-    return { message: reason, tls: TLS_ERROR.test(err.code ?? '') || TLS_ERROR.test(reason) };
-  }
-  return { message: err instanceof Error ? err.message : String(err), tls: false };
+  if (!(err instanceof Error)) return { message: String(err), tls: false };
+  const code = (err as NodeJS.ErrnoException).code ?? '';
+  return { message: err.message, tls: TLS_ERROR.test(code) || TLS_ERROR.test(err.message) };
 }
 
 function isAbort(err: unknown): boolean {
   return err instanceof Error && err.name === 'AbortError';
 }
 
-async function attempt(url: URL, agents: Agents, options: FetchBootstrapOptions, timeoutMs: number): Promise<Outcome> {
+async function attempt(url: URL, transport: Transport, options: FetchBootstrapOptions, timeoutMs: number): Promise<Outcome> {
   let body: string;
   try {
     body = await options.buildBody();
@@ -137,44 +137,38 @@ async function attempt(url: URL, agents: Agents, options: FetchBootstrapOptions,
     if (err instanceof KumaDpError) throw err;
     return { kind: 'retry', message: `could not build the bootstrap request: ${(err as Error).message ?? String(err)}` };
   }
-  // A shutdown while the body was built (it reads the token file): node-fetch given an aborted
-  // signal destroys the request body stream with nobody listening, an uncaught error.
+  // A shutdown while the body was built (it reads the token file): nothing is sent.
   if (options.signal?.aborted) throw options.signal.reason;
   const timeout = AbortSignal.timeout(timeoutMs);
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
-  let response: Response;
+  let response: http.IncomingMessage;
   try {
-    response = await fetch(url, {
-      method: 'POST',
-      headers: { accept: 'application/json', 'content-type': 'application/json' },
-      body,
-      signal,
-      agent: (target: URL) => (target.protocol === 'https:' ? agents.https : agents.http),
-    });
+    response = await sendPost(transport, url, body, signal);
   } catch (err) {
     if (options.signal?.aborted) throw err;
     const { message, tls } = describeRequestError(err, timeout.aborted, timeoutMs);
     return { kind: 'retry', message: `request to bootstrap server failed: ${message}`, tls };
   }
-  options.logger?.debug('bootstrap response', { status: response.status });
+  const status = response.statusCode ?? 0;
+  options.logger?.debug('bootstrap response', { status });
 
   let text: string;
   try {
-    text = await response.text();
+    text = await readText(response);
   } catch (err) {
     if (options.signal?.aborted) throw err;
     const { message } = describeRequestError(err, timeout.aborted, timeoutMs);
-    return response.status === 200
+    return status === 200
       ? { kind: 'retry', message: `could not read the body of the response: ${message}` }
       : {
           kind: 'retry',
-          message: `Unable to read the response with status code: ${response.status}. Make sure you are using https URL: ${message}`,
+          message: `Unable to read the response with status code: ${status}. Make sure you are using https URL: ${message}`,
         };
   }
-  if (response.status === 200) return { kind: 'ok', text };
-  if (response.status === 404 && text === '') return { kind: 'not-found' };
-  if (response.status === 404 && text === PAGE_NOT_FOUND_BODY) return { kind: 'retry', message: NO_BOOTSTRAP_ENDPOINT_MESSAGE };
-  if (response.status >= 400 && response.status < 500) {
+  if (status === 200) return { kind: 'ok', text };
+  if (status === 404 && text === '') return { kind: 'not-found' };
+  if (status === 404 && text === PAGE_NOT_FOUND_BODY) return { kind: 'retry', message: NO_BOOTSTRAP_ENDPOINT_MESSAGE };
+  if (status >= 400 && status < 500) {
     const plainToTls = /HTTP request to an HTTPS server/i.test(text);
     return {
       kind: 'fatal',
@@ -184,7 +178,7 @@ async function attempt(url: URL, agents: Agents, options: FetchBootstrapOptions,
       ...(plainToTls ? { hint: 'the control plane serves https on this port; use https:// in --cp-address' } : {}),
     };
   }
-  return { kind: 'retry', message: `unexpected status code: ${response.status}` };
+  return { kind: 'retry', message: `unexpected status code: ${status}` };
 }
 
 /** The text with the request's dataplane token, and each long piece of it, replaced. */
@@ -244,7 +238,7 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
   const maxDurationMs = options.retryMaxDurationMs ?? DEFAULT_RETRY_MAX_DURATION_MS;
   const timeoutMs = options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS;
   const log = options.logger ?? Logger.silent();
-  const agents = makeAgents(options);
+  const transport = makeTransport(url, options);
   if (url.protocol === 'https:' && options.skipVerify) {
     log.warn(
       '[WARNING] The data plane proxy cannot verify the identity of the control plane because --skip-verify (KUMA_CONTROL_PLANE_TLS_SKIP_VERIFY) is set',
@@ -263,7 +257,7 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
       });
       let outcome: Outcome;
       try {
-        outcome = await attempt(url, agents, options, timeoutMs);
+        outcome = await attempt(url, transport, options, timeoutMs);
       } catch (err) {
         if (options.signal?.aborted && !(err instanceof KumaDpError)) throw aborted();
         throw err;
@@ -296,8 +290,7 @@ export async function fetchBootstrap(options: FetchBootstrapOptions): Promise<Bo
       }
     }
   } finally {
-    agents.http.destroy();
-    agents.https.destroy();
+    transport.agent.destroy();
   }
 }
 
