@@ -1,4 +1,8 @@
-import semver from 'semver';
+// The four functions, not semver's index: it builds every range and class at load, on the way to Envoy's exec.
+import coerce from 'semver/functions/coerce.js';
+import gte from 'semver/functions/gte.js';
+import parse from 'semver/functions/parse.js';
+import satisfies from 'semver/functions/satisfies.js';
 import { ConfigError } from '../errors.js';
 import { startVersionRun, VERSION_TIMEOUT_MS, type VersionRun } from './version-run.js';
 
@@ -64,14 +68,14 @@ export async function readEnvoyVersion(binary: string, timeoutMs = VERSION_TIMEO
  */
 export function isCompatible(expected: string, actual: string): boolean | undefined {
   if (expected === actual) return true;
-  const want = semver.parse(expected);
-  const have = semver.parse(actual);
+  const want = parse(expected);
+  const have = parse(actual);
   if (!want || !have) return undefined;
-  return semver.satisfies(have, `~${want.major}.${want.minor}.${want.patch}`, { includePrerelease: true });
+  return satisfies(have, `~${want.major}.${want.minor}.${want.patch}`, { includePrerelease: true });
 }
 
 /** `skip_exit` on /drain_listeners exists from Envoy 1.27 (envoyproxy/envoy#30003). */
 export function supportsDrainSkipExit(version: string): boolean {
-  const v = semver.coerce(version);
-  return v ? semver.gte(v, '1.27.0') : true;
+  const v = coerce(version);
+  return v ? gte(v, '1.27.0') : true;
 }

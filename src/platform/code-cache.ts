@@ -1,8 +1,8 @@
-import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { constants, Script } from 'node:vm';
+import { tempSuffix } from '../util/temp-suffix.js';
 
 export interface CachedModule {
   exports: Record<string, unknown>;
@@ -56,7 +56,7 @@ export function requireWithCodeCache(file: string, cacheFile: string | undefined
       // Written aside and renamed: instances starting side by side (pid 1 in two containers
       // sharing the installation, too) never read half a file. Opened before the cache is
       // serialised, so an unwritable directory costs nothing more.
-      const staging = `${cacheFile}.${randomBytes(6).toString('hex')}.tmp`;
+      const staging = `${cacheFile}.${tempSuffix()}.tmp`;
       try {
         mkdirSync(dirname(cacheFile), { recursive: true });
         const fd = openSync(staging, 'wx', 0o644);
