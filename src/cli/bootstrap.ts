@@ -13,7 +13,7 @@ function generateCommand(context: () => CliContext): Command {
       const settings = { ...resolved.settings, bootstrap: 'local' as const };
       const logger = ctx.logger.child('bootstrap');
       const [{ prepare }, { obtainBootstrap }] = await Promise.all([import('../run/prepare.js'), import('../run/obtain-bootstrap.js')]);
-      const prepared = await prepare({ ...resolved, settings, env: ctx.env, cwd: ctx.cwd, logger, signal: new AbortController().signal, stdin: process.stdin, selfPath: ctx.selfPath });
+      const prepared = await prepare({ ...resolved, settings, env: ctx.env, cwd: ctx.cwd, logger, signal: new AbortController().signal, stdin: () => process.stdin, selfPath: ctx.selfPath });
       try {
         const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: new AbortController().signal });
         process.stdout.write(bootstrap.yaml);

@@ -51,7 +51,7 @@ export function runCommand(context: () => CliContext, done: (result: CommandResu
           cwd: ctx.cwd,
           logger: ctx.logger.child('run'),
           signals,
-          stdin: process.stdin,
+          stdin: () => process.stdin,
           selfPath: ctx.selfPath,
           envoyVersionRun: ctx.early.envoyVersion,
           onEnvoyStarted: ctx.early.onEnvoyStarted,

@@ -27,14 +27,25 @@ export interface LaunchSpec {
  */
 const PIPE_DRAIN_LIMIT_MS = 10_000;
 
+let execaModule: Promise<typeof import('execa')> | undefined;
+
+/**
+ * execa, loaded once. Not at start-up: `run` needs it only once the bootstrap is in hand, and every
+ * other command never. `run` starts loading it (~6 ms) while the control plane works on the
+ * bootstrap request, when kuma-dp would otherwise only wait.
+ */
+export function loadExeca(): Promise<typeof import('execa')> {
+  execaModule ??= import('execa');
+  return execaModule;
+}
+
 /**
  * Starts Envoy in a session of its own (setsid), so a terminal's Ctrl-C or `kill -- -PGID` on our
  * group reaches only kuma-dp, which drains first (supervisors.md §0 item 1). Envoy leads its own
  * process group, which is what signal() targets.
  */
 export async function launchEnvoy(spec: LaunchSpec): Promise<EnvoyProcess> {
-  // Imported here: `run` needs it only once the bootstrap is in hand, and every other command never.
-  const { execa } = await import('execa');
+  const { execa } = await loadExeca();
   const [file, ...rest] = [...spec.prefix, spec.binary, ...spec.args];
   const child = execa(file!, rest, {
     cwd: spec.cwd,

@@ -3,10 +3,15 @@ import { basename, dirname, join } from 'node:path';
 import { tempSuffix } from '../util/temp-suffix.js';
 
 /**
- * Replaces `path` with `data` so that a reader (Envoy, an operator, a crash) only ever sees the
- * old file or the complete new one: the data goes to a temp file in the same directory (same
- * filesystem, so rename is atomic), is flushed to disk, and is then renamed over `path`. The temp
- * file is created with `mode` already, so a secret never sits in a wider-permission file.
+ * Replaces `path` with `data` so that a reader (Envoy, an operator, another kuma-dp) only ever
+ * sees the old file or the complete new one: the data goes to a temp file in the same directory
+ * (same filesystem, so rename is atomic) and is then renamed over `path`. The temp file is created
+ * with `mode` already, so a secret never sits in a wider-permission file.
+ *
+ * Not fsynced: what is written this way (bootstrap, token, pid file) is rewritten at every start,
+ * and after a power loss no Envoy is left for a lost pid file to name (an empty one reads as no
+ * record). Durability would buy nothing, while an fsync on a busy disk holds Envoy's start for as
+ * long as the disk takes.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
   const dir = dirname(path);
@@ -17,7 +22,6 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
       await handle.writeFile(data);
       // The umask narrows the mode given to open(); the caller asked for this exact one.
       await handle.chmod(mode);
-      await handle.sync();
     } finally {
       await handle.close();
     }
@@ -26,6 +30,4 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array, m
     await rm(temp, { force: true });
     throw err;
   }
-  // The directory is not fsynced: if the rename is lost in a crash the old, complete file is
-  // still there, and every file written this way is rewritten at the next start anyway.
 }

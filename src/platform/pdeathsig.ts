@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { findOnPath } from './executables.js';
 
 export interface DeathSignalWrapper {
@@ -23,8 +23,11 @@ export async function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.
     return { prefix: [], unavailableReason: 'setpriv (util-linux) is not on PATH' };
   }
   const prefix = [setpriv, '--pdeathsig', 'SIGKILL', '--'];
+  // Only its exit status counts: no pipes to set up and read on the way to Envoy's exec.
   const works = await new Promise<boolean>((resolve) => {
-    execFile(setpriv, [...prefix.slice(1), setpriv, '--version'], { timeout: 5000 }, (err) => resolve(!err));
+    const probe = spawn(setpriv, [...prefix.slice(1), setpriv, '--version'], { stdio: 'ignore', timeout: 5000 });
+    probe.once('error', () => resolve(false));
+    probe.once('exit', (code) => resolve(code === 0));
   });
   return works ? { prefix, unavailableReason: undefined } : { prefix: [], unavailableReason: `${setpriv} does not support --pdeathsig (util-linux 2.33 or later does)` };
 }

@@ -27,6 +27,8 @@ export interface ObtainContext {
   env: NodeJS.ProcessEnv;
   logger: Logger;
   signal: AbortSignal;
+  /** Called when the bootstrap request has been sent to the control plane (remote only). */
+  onRequestSent?: () => void;
 }
 
 async function remoteBootstrap(ctx: ObtainContext): Promise<Parsed> {
@@ -72,6 +74,7 @@ async function remoteBootstrap(ctx: ObtainContext): Promise<Parsed> {
     signal: ctx.signal,
     logger: logger.child('dataplane'),
     features: featureList(features),
+    onRequestSent: ctx.onRequestSent,
   });
   const parsed = parseYaml(response.bootstrapYaml);
   if ('error' in parsed) {

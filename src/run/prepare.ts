@@ -44,10 +44,12 @@ export interface PrepareContext {
   cwd: string;
   logger: Logger;
   signal: AbortSignal;
-  stdin: NodeJS.ReadableStream;
+  stdin: () => NodeJS.ReadableStream;
   selfPath: string;
   /** `--version` started by the launcher; used when it ran the binary found here. */
   envoyVersionRun?: VersionRun | undefined;
+  /** Called when prepare is left waiting for Envoy's `--version`: the caller's own work can run meanwhile. */
+  whileWaitingForEnvoy?: (() => void) | undefined;
 }
 
 async function loadDataplane(ctx: PrepareContext): Promise<RenderedDataplane | undefined> {
@@ -103,7 +105,11 @@ export async function prepare(ctx: PrepareContext): Promise<Prepared> {
   // the template and token are checked. An install (--envoy-version) waits until those are known good.
   const hostFacts = Promise.all([detectSystemCaPath(), detectMaxMemoryBytes()]).then(([systemCaPath, maxHeapSizeBytes]) => ({ systemCaPath, maxHeapSizeBytes }));
   const early = ctx.install.envoyVersion ? undefined : locateEnvoy(ctx);
-  early?.catch(() => {});
+  let located = false;
+  early?.then(
+    () => (located = true),
+    () => (located = true),
+  );
   const dataplane = await loadDataplane(ctx);
   const mesh = dataplane?.mesh ?? settings.mesh!;
   const name = dataplane?.name ?? effectiveName(settings.name, ctx.env);
@@ -113,12 +119,17 @@ export async function prepare(ctx: PrepareContext): Promise<Prepared> {
   else if (settings.tokenFile) await validateTokenFile(settings.tokenFile);
   const caCertPem = await loadCaCert(ctx);
 
-  const { envoyBinary, source, version } = await (early ?? locateEnvoy(ctx));
+  // Made while `--version` runs: Envoy's answer is what the start waits for here.
+  const workDir = await prepareWorkDir(settings.workDir);
+  if (early && !located) ctx.whileWaitingForEnvoy?.();
+  const { envoyBinary, source, version } = await (early ?? locateEnvoy(ctx)).catch(async (err: unknown) => {
+    await workDir.cleanup();
+    throw err;
+  });
   const compatible = isCompatible(PINNED_ENVOY_VERSION, version.version);
   if (compatible === false) logger.info('Envoy version incompatible', { expected: PINNED_ENVOY_VERSION, current: version.version });
   else logger.info('fetched Envoy version', { version: version.version, binary: envoyBinary, source });
 
-  const workDir = await prepareWorkDir(settings.workDir);
   let tokenPath = settings.tokenFile;
   if (ctx.inlineToken) {
     if (settings.tokenFile) logger.warn('both --dataplane-token and --dataplane-token-file are set; using the inline token, as kuma-dp does');

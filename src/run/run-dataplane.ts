@@ -6,7 +6,7 @@ import { writeBootstrapFile } from '../bootstrap/file.js';
 import { BootstrapAborted } from '../bootstrap/remote/client.js';
 import { AdminClient, adminAddressFromBootstrap, describeAdminAddress, drainQuery } from '../envoy/admin.js';
 import { buildEnvoyArgs } from '../envoy/args.js';
-import { launchEnvoy } from '../envoy/launch.js';
+import { launchEnvoy, loadExeca } from '../envoy/launch.js';
 import { LogRelay } from '../logging/relay.js';
 import { collectYoungGarbage } from '../platform/young-gc.js';
 import { envoyLineTransform } from '../logging/envoy-lines.js';
@@ -110,17 +110,20 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
   let prepared: Prepared | undefined;
   let readiness: ReadinessServer | undefined;
   const wrapper = deathSignalWrapper(process.platform, ctx.env);
+  // What starts Envoy is loaded while kuma-dp would otherwise wait: for Envoy's --version, or
+  // else for the control plane's answer.
+  const loadLauncher = () => void loadExeca();
   const main = async (): Promise<RunOutcome> => {
     try {
       // A taken port is a configuration problem: say so now, not after minutes of bootstrap retries.
       // Probed while prepare runs, but reported after its problems, as if probed after it.
       const portFree = assertPortFree(readinessProbeHost(ctx.env), settings.readinessPort);
       portFree.catch(() => {});
-      prepared = await prepare({ ...ctx, signal: abort.signal });
+      prepared = await prepare({ ...ctx, signal: abort.signal, whileWaitingForEnvoy: loadLauncher });
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       await portFree;
       await stopStaleEnvoy(prepared.workDir.path, logger);
-      const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: abort.signal });
+      const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: abort.signal, onRequestSent: loadLauncher });
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       const configPath = await writeBootstrapFile(prepared.workDir.path, bootstrap.yaml);
       logger.info('bootstrap configuration saved to a file', { path: configPath });

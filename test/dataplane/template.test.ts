@@ -154,7 +154,9 @@ describe('dataplane template', () => {
   });
 
   describe('readTemplateSource', () => {
-    const noStdin = Readable.from([]);
+    const noStdin = (): never => {
+      throw new Error('stdin was opened without --dataplane-file -');
+    };
 
     it('reads --dataplane-file and prefers it over --dataplane', async () => {
       const path = join(makeTempDir('template'), 'dp.yaml');
@@ -164,7 +166,7 @@ describe('dataplane template', () => {
 
     it('reads stdin for "-"', async () => {
       const stdin = Readable.from([Buffer.from('type: Data'), Buffer.from('plane\n')]);
-      expect(await readTemplateSource({ file: '-', stdin })).to.equal('type: Dataplane\n');
+      expect(await readTemplateSource({ file: '-', stdin: () => stdin })).to.equal('type: Dataplane\n');
     });
 
     it('uses --dataplane when there is no file, and treats empty input as no template', async () => {

@@ -28,6 +28,13 @@ describe('pid file: which recorded Envoy may be stopped', () => {
     expect(await findStaleEnvoy(dir)).to.equal(undefined);
   });
 
+  it('reads an empty or cut-off record (its write lost to a power cut: it is not fsynced) as none', async () => {
+    for (const content of ['', '{"pid":']) {
+      writeFileSync(join(dir, PID_FILE), content, { mode: 0o600 });
+      expect(await findStaleEnvoy(dir), JSON.stringify(content)).to.equal(undefined);
+    }
+  });
+
   it('ignores a reused pid (another start time)', async () => {
     record({ pid: child.pid, startTime: '1', configPath: join(dir, 'bootstrap.yaml') });
     expect(await findStaleEnvoy(dir)).to.equal(undefined);

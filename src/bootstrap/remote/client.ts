@@ -41,6 +41,8 @@ export interface FetchBootstrapOptions {
   logger?: Logger | undefined;
   /** Only for the per-attempt log line, as kuma-dp logs them. */
   features?: readonly string[] | undefined;
+  /** Called when a request has been sent: work of the caller's own can run while the control plane answers. */
+  onRequestSent?: (() => void) | undefined;
 }
 
 /** kumaSidecarConfiguration of the bootstrap response; every part may be missing. */
@@ -143,7 +145,7 @@ async function attempt(url: URL, transport: Transport, options: FetchBootstrapOp
   const signal = options.signal ? AbortSignal.any([options.signal, timeout]) : timeout;
   let response: http.IncomingMessage;
   try {
-    response = await sendPost(transport, url, body, signal);
+    response = await sendPost(transport, url, body, signal, options.onRequestSent);
   } catch (err) {
     if (options.signal?.aborted) throw err;
     const { message, tls } = describeRequestError(err, timeout.aborted, timeoutMs);

@@ -8,9 +8,10 @@ export interface Transport {
 
 /**
  * POSTs a JSON body and resolves with the response once its head has arrived; rejects when no
- * response comes (refused, reset, TLS, `signal` aborted).
+ * response comes (refused, reset, TLS, `signal` aborted). `onSent` runs once the whole request
+ * has been handed to the OS, while the server works on it.
  */
-export function sendPost(transport: Transport, url: URL, body: string, signal: AbortSignal): Promise<http.IncomingMessage> {
+export function sendPost(transport: Transport, url: URL, body: string, signal: AbortSignal, onSent?: () => void): Promise<http.IncomingMessage> {
   return new Promise((resolve, reject) => {
     const request = transport.request(
       url,
@@ -24,6 +25,7 @@ export function sendPost(transport: Transport, url: URL, body: string, signal: A
     );
     // Also after the response has come: an abort while its body is read must not be uncaught.
     request.on('error', reject);
+    if (onSent) request.once('finish', onSent);
     request.end(body);
   });
 }
