@@ -28,8 +28,8 @@ export interface LogRelayOptions {
   /** Told once when the output fails and Envoy's output starts being lost. */
   logger?: Logger;
   /**
-   * Called after every collectEveryBytes read (default 2 MiB): the read buffers become garbage at
-   * once, and a collection keeps them from piling up (platform/young-gc.ts).
+   * Called after every collectEveryBytes read (default 1 MiB): the read buffers become garbage at
+   * once, and a collection keeps them from piling up (platform/gc.ts).
    */
   collectGarbage?: () => void;
   collectEveryBytes?: number;
@@ -167,7 +167,7 @@ export class LogRelay {
     this.transform = options.transform;
     this.logger = options.logger;
     this.collectGarbage = options.collectGarbage;
-    this.collectEveryBytes = options.collectEveryBytes ?? 2 * 1024 * 1024;
+    this.collectEveryBytes = options.collectEveryBytes ?? 1024 * 1024;
     const events: SinkEvents = {
       drain: () => this.resume(),
       failed: (err) => this.onOutputError(err),

@@ -8,7 +8,7 @@ import { AdminClient, adminAddressFromBootstrap, describeAdminAddress, drainQuer
 import { buildEnvoyArgs } from '../envoy/args.js';
 import { launchEnvoy, loadExeca } from '../envoy/launch.js';
 import { LogRelay } from '../logging/relay.js';
-import { collectYoungGarbage } from '../platform/young-gc.js';
+import { collectYoungGarbage, quietCollector } from '../platform/gc.js';
 import { envoyLineTransform } from '../logging/envoy-lines.js';
 import { assertPortFree, startReadinessServer, readinessHost, readinessProbeHost, type ReadinessServer } from '../readiness/server.js';
 import { createNotifier } from '../platform/systemd.js';
@@ -40,6 +40,9 @@ const KILL_GRACE_MS = 5000;
 const DRAIN_POLL_MS = 250;
 const STABLE_AFTER_MS = 60_000;
 const JITTER = 0.2;
+/** A full collection once a burst of restarts or output has been over this long, or this often during one. */
+const QUIET_GC_MS = 400;
+const QUIET_GC_MAX_WAIT_MS = 2000;
 
 /**
  * Envoy gets our environment minus systemd's notification variables: only kuma-dp speaks for the
@@ -173,7 +176,15 @@ async function supervise(
   if (wrapper.unavailableReason) {
     logger.warn('Envoy will not die with kuma-dp if kuma-dp is killed with SIGKILL', { reason: wrapper.unavailableReason });
   }
-  const relay = new LogRelay({ transform: envoyLineTransform(settings.envoyOutput), logger: logger.child('envoy-output'), collectGarbage: collectYoungGarbage });
+  const afterBurst = quietCollector({ quietMs: QUIET_GC_MS, maxWaitMs: QUIET_GC_MAX_WAIT_MS });
+  const relay = new LogRelay({
+    transform: envoyLineTransform(settings.envoyOutput),
+    logger: logger.child('envoy-output'),
+    collectGarbage: () => {
+      collectYoungGarbage();
+      afterBurst.activity();
+    },
+  });
   const args = buildEnvoyArgs({
     configPath,
     drainTimeMs: settings.drainTimeMs,
@@ -211,6 +222,7 @@ async function supervise(
     onEnvoyPid: (pid) => {
       if (pid === undefined) return removePidFile(prepared.workDir.path);
       const written = writePidFile(prepared.workDir.path, pid, configPath);
+      afterBurst.activity();
       firstStart?.();
       firstStart = undefined;
       return written;
@@ -228,6 +240,7 @@ async function supervise(
     throw err instanceof KumaDpError ? err : new KumaDpError(`readiness reporter: ${(err as Error).message}`, { exitCode: 2 });
   }
   const result = await supervisor.run();
+  afterBurst.stop();
   if (!result.forced) await relay.drained();
   logger.info('stopping Kuma DP', { exitCode: result.exitCode });
   return result;
