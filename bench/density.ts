@@ -44,6 +44,9 @@ export const densityBench: Benchmark = {
       });
       ctx.log(`${INSTANCES} instances ready ${((now() - t0) / 1000).toFixed(1)} s after the first spawn`);
       await sleep(1000);
+      const ended = instances.find((i) => i.dp.child.exitCode !== null || i.dp.child.signalCode !== null);
+      // Its /proc entry is gone: say which one ended and why, not that a file is missing.
+      if (ended) throw new Error(`kuma-dp ${ended.dp.pid} ended (${ended.dp.child.exitCode ?? ended.dp.child.signalCode}) while the others ran; stderr:\n${ended.dp.stderr()}`);
       for (const i of instances) {
         rss.push(rssMb(i.dp.pid));
         pss.push(pssMb(i.dp.pid));

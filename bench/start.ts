@@ -23,7 +23,7 @@ export const startBench: Benchmark = {
       for (let i = -1; i < ctx.runs; i++) {
         const bare = await timeCommand(process.execPath, ['-e', '0']);
         const version = await timeCommand(rig.envoyPath, ['--version']);
-        // Warm-up: page cache, and the code cache a run writes 2 s in (src/cli/launcher.ts), as
+        // Warm-up: page cache, and the code cache a run writes once Envoy has started (src/cli/launcher.ts), as
         // any run after the first on a host has it.
         const { toExec, phases: split } = await startToExec(rig, i < 0);
         if (i < 0) continue;

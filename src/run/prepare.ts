@@ -50,6 +50,8 @@ export interface PrepareContext {
   envoyVersionRun?: VersionRun | undefined;
   /** Called when prepare is left waiting for Envoy's `--version`: the caller's own work can run meanwhile. */
   whileWaitingForEnvoy?: (() => void) | undefined;
+  /** Called as soon as the work dir exists, before prepare has finished. */
+  onWorkDir?: ((workDir: WorkDir) => void) | undefined;
 }
 
 async function loadDataplane(ctx: PrepareContext): Promise<RenderedDataplane | undefined> {
@@ -121,11 +123,14 @@ export async function prepare(ctx: PrepareContext): Promise<Prepared> {
 
   // Made while `--version` runs: Envoy's answer is what the start waits for here.
   const workDir = await prepareWorkDir(settings.workDir);
-  if (early && !located) ctx.whileWaitingForEnvoy?.();
-  const { envoyBinary, source, version } = await (early ?? locateEnvoy(ctx)).catch(async (err: unknown) => {
-    await workDir.cleanup();
+  ctx.onWorkDir?.(workDir);
+  // What failed is what is reported, also when the work dir cannot be removed.
+  const discardWorkDir = async (err: unknown): Promise<never> => {
+    await workDir.cleanup().catch(() => {});
     throw err;
-  });
+  };
+  if (early && !located) ctx.whileWaitingForEnvoy?.();
+  const { envoyBinary, source, version } = await (early ?? locateEnvoy(ctx)).catch(discardWorkDir);
   const compatible = isCompatible(PINNED_ENVOY_VERSION, version.version);
   if (compatible === false) logger.info('Envoy version incompatible', { expected: PINNED_ENVOY_VERSION, current: version.version });
   else logger.info('fetched Envoy version', { version: version.version, binary: envoyBinary, source });
@@ -133,10 +138,7 @@ export async function prepare(ctx: PrepareContext): Promise<Prepared> {
   let tokenPath = settings.tokenFile;
   if (ctx.inlineToken) {
     if (settings.tokenFile) logger.warn('both --dataplane-token and --dataplane-token-file are set; using the inline token, as kuma-dp does');
-    tokenPath = await writeInlineToken(workDir.path, name, ctx.inlineToken).catch(async (err: unknown) => {
-      await workDir.cleanup();
-      throw err;
-    });
+    tokenPath = await writeInlineToken(workDir.path, name, ctx.inlineToken).catch(discardWorkDir);
   }
   return { mesh, name, dataplane, workDir, tokenPath, caCertPem, envoyBinary, envoy: { ...version, compatible: compatible ?? false }, hostFacts };
 }

@@ -17,9 +17,10 @@ import { findStaleEnvoy, leadsGroup, removePidFile, writePidFile } from '../plat
 import { processGone, processGroupGone } from '../platform/process-group.js';
 import { oomKillCount } from '../platform/cgroup.js';
 import type { SignalRouter } from '../platform/signals.js';
-import { Supervisor } from '../supervisor/supervisor.js';
+import { Supervisor, type SupervisorResult } from '../supervisor/supervisor.js';
 import { signalNumber } from '../supervisor/exit-status.js';
 import { prepare, type PrepareContext, type Prepared } from './prepare.js';
+import type { WorkDir } from '../platform/workdir.js';
 import { obtainBootstrap } from './obtain-bootstrap.js';
 
 /** What `prepare` needs, except the abort signal, which the run job owns; plus the signal router. */
@@ -111,18 +112,21 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
   logger.info('Envoy restart policy', { policy: settings.restart.policy, reason: settings.restart.reason });
 
   let prepared: Prepared | undefined;
+  // Known as soon as it is made, before prepare has finished: a forced exit while Envoy's
+  // --version (or an install) is awaited must not leave a temp work dir behind.
+  let workDir: WorkDir | undefined;
   let readiness: ReadinessServer | undefined;
   const wrapper = deathSignalWrapper(process.platform, ctx.env);
   // What starts Envoy is loaded while kuma-dp would otherwise wait: for Envoy's --version, or
-  // else for the control plane's answer.
-  const loadLauncher = () => void loadExeca();
+  // else for the control plane's answer. A failure to load is launchEnvoy's to report.
+  const loadLauncher = () => void loadExeca().catch(() => {});
   const main = async (): Promise<RunOutcome> => {
     try {
       // A taken port is a configuration problem: say so now, not after minutes of bootstrap retries.
       // Probed while prepare runs, but reported after its problems, as if probed after it.
       const portFree = assertPortFree(readinessProbeHost(ctx.env), settings.readinessPort);
       portFree.catch(() => {});
-      prepared = await prepare({ ...ctx, signal: abort.signal, whileWaitingForEnvoy: loadLauncher });
+      prepared = await prepare({ ...ctx, signal: abort.signal, whileWaitingForEnvoy: loadLauncher, onWorkDir: (made) => (workDir = made) });
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       await portFree;
       await stopStaleEnvoy(prepared.workDir.path, logger);
@@ -150,13 +154,13 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
   try {
     const outcome = await Promise.race([main(), forced]);
     // A forced exit must not depend on the cleanup below finishing (a readiness client may hold on).
-    if (outcome.forced && prepared?.workDir.temporary) rmSync(prepared.workDir.path, { recursive: true, force: true });
+    if (outcome.forced && workDir?.temporary) rmSync(workDir.path, { recursive: true, force: true });
     return outcome;
   } finally {
     await readiness?.close().catch(() => {});
-    if (prepared) {
-      await removePidFile(prepared.workDir.path).catch(() => {});
-      await prepared.workDir.cleanup().catch(() => {});
+    if (workDir) {
+      await removePidFile(workDir.path).catch(() => {});
+      await workDir.cleanup().catch(() => {});
     }
   }
 }
@@ -239,8 +243,12 @@ async function supervise(
   } catch (err) {
     throw err instanceof KumaDpError ? err : new KumaDpError(`readiness reporter: ${(err as Error).message}`, { exitCode: 2 });
   }
-  const result = await supervisor.run();
-  afterBurst.stop();
+  let result: SupervisorResult;
+  try {
+    result = await supervisor.run();
+  } finally {
+    afterBurst.stop();
+  }
   if (!result.forced) await relay.drained();
   logger.info('stopping Kuma DP', { exitCode: result.exitCode });
   return result;

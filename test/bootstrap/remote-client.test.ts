@@ -96,9 +96,11 @@ describe('bootstrap client (fetchBootstrap)', function () {
   it('404, 404, 200: retries a missing Dataplane and succeeds, logging the "not yet found" line', async () => {
     cp = await startKumaCpDouble({ bootstrapYaml: BOOTSTRAP_YAML, script: [{ status: 404 }, { status: 404 }, 'ok'] });
     const { logger, text } = fileLogger();
-    const result = await fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: body(), logger });
+    let sent = 0;
+    const result = await fetchBootstrap({ ...fast, cpAddress: cp.url, buildBody: body(), logger, onRequestSent: () => (sent += 1) });
     expect(result.bootstrapYaml).to.equal(BOOTSTRAP_YAML);
     expect(cp.requests).to.have.length(3);
+    expect(sent, 'onRequestSent once per request sent').to.equal(3);
     const log = text();
     expect(log.split(DP_NOT_YET_FOUND_LOG)).to.have.length(3);
     expect(log.split('trying to fetch bootstrap configuration from the Control Plane')).to.have.length(4);
@@ -230,6 +232,36 @@ describe('bootstrap client (fetchBootstrap)', function () {
       expect(result.sidecar).to.deep.equal({});
       expect(calls).to.equal(2);
       expect(text()).to.contain('Unable to read the response with status code: 503. Make sure you are using https URL');
+    });
+
+    it('a body that stops coming outlives the per-request timeout: retried ("could not read the body")', async () => {
+      let calls = 0;
+      const url = await serve((req, res) => {
+        req.resume();
+        calls++;
+        if (calls === 1) {
+          // The head and part of the body, then nothing: the connection stays open.
+          res.writeHead(200, { 'content-type': 'application/json', 'content-length': '1000' });
+          res.write('{"bootstrap":');
+          return;
+        }
+        res.writeHead(200, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ bootstrap: Buffer.from(BOOTSTRAP_YAML).toString('base64') }));
+      });
+      const { logger, text } = fileLogger();
+      const result = await fetchBootstrap({ ...fast, cpAddress: url, buildBody: body(), logger, requestTimeoutMs: 200 });
+      expect(result.bootstrapYaml).to.equal(BOOTSTRAP_YAML);
+      expect(calls).to.equal(2);
+      expect(text()).to.contain('could not read the body of the response: no answer within 200ms (timeout)');
+    });
+
+    it('a redirect is not followed: retried with what it points at, then reported', async () => {
+      const url = await serve((req, res) => {
+        req.resume();
+        res.writeHead(308, { location: 'https://elsewhere.example:5678/bootstrap' }).end();
+      });
+      const err = (await rejectionOf(fetchBootstrap({ cpAddress: url, buildBody: body(), retryBackoffMs: 10, retryMaxDurationMs: 100 }))) as KumaDpError;
+      expect(err.message).to.contain('unexpected status code: 308, a redirect to https://elsewhere.example:5678/bootstrap; kuma-dp does not follow redirects');
     });
 
     it('a 4xx that echoes the request is quoted without the token, whole or in pieces', async () => {

@@ -1,10 +1,11 @@
 import { expect } from 'chai';
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { waitFor } from '../support/wait.js';
-import { cleanupTempDirs } from '../support/tmp.js';
-import { getReady, processGone } from '../support/kuma-dp.js';
+import { cleanupTempDirs, makeTempDir } from '../support/tmp.js';
+import { writeExecutable } from '../support/executable.js';
+import { getReady, processGone, runKumaDp } from '../support/kuma-dp.js';
 import { runFixture, TOKEN, type RunFixture } from '../support/run-fixture.js';
 
 describe('kuma-dp run: the core path against the doubles', function () {
@@ -177,6 +178,17 @@ describe('kuma-dp run: the core path against the doubles', function () {
     expect((await dp.waitForExit()).code).to.equal(0);
     expect(existsSync(workdir)).to.equal(false);
     expect(dp.stderr() + dp.stdout()).not.to.include(TOKEN);
+  });
+
+  it("removes the temp work dir it made while Envoy's --version ran, when --version fails", async () => {
+    const tmp = makeTempDir('tmpdir-');
+    const failing = writeExecutable(join(fx.dir, 'failing-envoy'), '#!/bin/bash\necho "envoy: cannot run here" >&2\nexit 1\n');
+    const args = fx.args(['--binary-path', failing]).filter((a, i, all) => a !== '--work-dir' && all[i - 1] !== '--work-dir');
+    const result = await runKumaDp(args, { env: { ...fx.env, TMPDIR: tmp } });
+    expect(result.code, result.stderr).to.equal(2);
+    expect(result.stderr).to.include('cannot run here');
+    expect(fx.cp.requests, 'no request without an Envoy version').to.have.length(0);
+    expect(readdirSync(tmp), 'nothing left in TMPDIR').to.deep.equal([]);
   });
 
   it("an inline token given by environment is sent to the control plane but is not in Envoy's environment", async () => {

@@ -180,6 +180,15 @@ async function attempt(url: URL, transport: Transport, options: FetchBootstrapOp
       ...(plainToTls ? { hint: 'the control plane serves https on this port; use https:// in --cp-address' } : {}),
     };
   }
+  if (status >= 300 && status < 400) {
+    // kuma-cp's DP server never redirects; something in front of it does, and a POST that follows
+    // a redirect can lose its body: the address is to be fixed, not the redirect followed.
+    const location = response.headers.location;
+    return {
+      kind: 'retry',
+      message: `unexpected status code: ${status}, a redirect${location ? ` to ${location}` : ''}; kuma-dp does not follow redirects, point --cp-address at the DP server itself`,
+    };
+  }
   return { kind: 'retry', message: `unexpected status code: ${status}` };
 }
 
