@@ -8,6 +8,9 @@ import { writeExecutable } from '../support/executable.js';
 import { getReady, processGone, runKumaDp } from '../support/kuma-dp.js';
 import { runFixture, TOKEN, type RunFixture } from '../support/run-fixture.js';
 
+/** `args` without `flag` and its value. */
+const withoutFlag = (args: string[], flag: string): string[] => args.filter((arg, i) => arg !== flag && args[i - 1] !== flag);
+
 describe('kuma-dp run: the core path against the doubles', function () {
   let fx: RunFixture;
   beforeEach(async () => {
@@ -164,9 +167,9 @@ describe('kuma-dp run: the core path against the doubles', function () {
   });
 
   it('removes a temp work dir at exit, with the inline token written 0600 while running', async () => {
-    const args = fx.args(['--dataplane-token', TOKEN]).filter((a, i, all) => a !== '--work-dir' && all[i - 1] !== '--work-dir');
+    const args = withoutFlag(fx.args(['--dataplane-token', TOKEN]), '--work-dir');
     const { spawnKumaDp } = await import('../support/kuma-dp.js');
-    const dp = spawnKumaDp(args.filter((a, i, all) => a !== '--dataplane-token-file' && all[i - 1] !== '--dataplane-token-file'), { env: fx.env });
+    const dp = spawnKumaDp(withoutFlag(args, '--dataplane-token-file'), { env: fx.env });
     await fx.waitLive(dp);
     const workdir = fx.cp.requests[0]!.body!.workdir as string;
     expect(workdir).to.match(/kuma-dp-/);
@@ -183,7 +186,7 @@ describe('kuma-dp run: the core path against the doubles', function () {
   it("removes the temp work dir it made while Envoy's --version ran, when --version fails", async () => {
     const tmp = makeTempDir('tmpdir-');
     const failing = writeExecutable(join(fx.dir, 'failing-envoy'), '#!/bin/bash\necho "envoy: cannot run here" >&2\nexit 1\n');
-    const args = fx.args(['--binary-path', failing]).filter((a, i, all) => a !== '--work-dir' && all[i - 1] !== '--work-dir');
+    const args = withoutFlag(fx.args(['--binary-path', failing]), '--work-dir');
     const result = await runKumaDp(args, { env: { ...fx.env, TMPDIR: tmp } });
     expect(result.code, result.stderr).to.equal(2);
     expect(result.stderr).to.include('cannot run here');

@@ -183,7 +183,8 @@ async function attempt(url: URL, transport: Transport, options: FetchBootstrapOp
   if (status >= 300 && status < 400) {
     // kuma-cp's DP server never redirects; something in front of it does, and a POST that follows
     // a redirect can lose its body: the address is to be fixed, not the redirect followed.
-    const location = response.headers.location;
+    // The target as the server wrote it, so bounded and without the token like any quoted answer.
+    const location = response.headers.location && truncate(withoutToken(response.headers.location, body), 200);
     return {
       kind: 'retry',
       message: `unexpected status code: ${status}, a redirect${location ? ` to ${location}` : ''}; kuma-dp does not follow redirects, point --cp-address at the DP server itself`,
