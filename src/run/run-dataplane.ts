@@ -9,6 +9,7 @@ import { buildEnvoyArgs } from '../envoy/args.js';
 import { launchEnvoy, loadExeca } from '../envoy/launch.js';
 import { LogRelay } from '../logging/relay.js';
 import { collectYoungGarbage, quietCollector } from '../platform/gc.js';
+import { tuneV8ForSupervision } from '../platform/v8-tuning.js';
 import { envoyLineTransform } from '../logging/envoy-lines.js';
 import { assertPortFree, startReadinessServer, readinessHost, readinessProbeHost, type ReadinessServer } from '../readiness/server.js';
 import { createNotifier } from '../platform/systemd.js';
@@ -198,7 +199,7 @@ async function supervise(
     platform: process.platform,
   });
   const envoyLog = logger.child('envoy');
-  let firstStart = ctx.onEnvoyStarted;
+  let started = false;
   const supervisor = new Supervisor({
     logger: envoyLog,
     launch: () => {
@@ -227,8 +228,12 @@ async function supervise(
       if (pid === undefined) return removePidFile(prepared.workDir.path);
       const written = writePidFile(prepared.workDir.path, pid, configPath);
       afterBurst.activity();
-      firstStart?.();
-      firstStart = undefined;
+      if (!started) {
+        started = true;
+        // The code cache first: it must be made under the flags every kuma-dp starts with.
+        ctx.onEnvoyStarted?.();
+        tuneV8ForSupervision();
+      }
       return written;
     },
     oomKillCount: () => oomKillCount(),
