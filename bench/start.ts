@@ -32,7 +32,7 @@ export const startBench: Benchmark = {
         phases.push(split);
         ctx.log(`run ${i + 1}: start-to-exec ${toExec.toFixed(1)} ms, floor ${(bare + version).toFixed(1)} ms (node -e 0 ${bare.toFixed(1)} + envoy --version ${version.toFixed(1)})`);
       }
-      ctx.log(`phases, median over the runs (from kuma-dp's log timestamps): ${[...PHASES.map(([, label]) => label), 'launch to exec'].map((label) => `${label} ${median(phases.map((p) => p[label] ?? NaN)).toFixed(0)} ms`).join(' | ')}`);
+      ctx.log(`phases, median over the runs (from kuma-dp's log timestamps): ${[...PHASES.map(([, label]) => label), 'launch to exec'].map((label) => `${label} ${median(phases.map((p) => p[label] ?? NaN)).toFixed(0)} ms`).join(' | ')} ${VERSION_LABEL} ${median(phases.map((p) => p[VERSION_LABEL] ?? NaN)).toFixed(0)} ms)`);
     } finally {
       await rig.close();
     }
@@ -51,27 +51,32 @@ export const startBench: Benchmark = {
 /** Log messages that end a phase of the start, with the phase's name. */
 const PHASES: [RegExp, string][] = [
   [/^starting Data Plane/, 'node + modules'],
-  [/^(fetched Envoy version|Envoy version incompatible)/, 'prepare (template, token, envoy --version)'],
-  [/^fetching bootstrap configuration/, 'host facts'],
-  [/^received bootstrap configuration|^bootstrap configuration saved/, 'bootstrap (HTTP, YAML, schema)'],
-  [/^starting Envoy/, 'to launch'],
+  [/^fetching bootstrap configuration/, 'prepare (template, token, work dir)'],
+  [/^received bootstrap configuration/, 'bootstrap (HTTP, YAML, schema)'],
+  [/^starting Envoy/, 'to launch (file, setup)'],
 ];
+/** Not a phase: with a recalled version (src/envoy/version-memo.ts) `--version` answers during the bootstrap. */
+const VERSION_ANSWERED = /^(fetched Envoy version|Envoy version incompatible)/;
+const VERSION_LABEL = '(envoy --version answered at';
 
 /** Milliseconds per phase: each marker's log time minus the previous one (spawn first, exec last). */
 function phaseSplit(stderr: string, started: number, exec: number): Record<string, number> {
   const split: Record<string, number> = {};
+  const logged = stderr.split('\n').map((line) => line.split('\t')).filter((fields) => fields[3] !== undefined);
+  const timeOf = (pattern: RegExp) => {
+    const line = logged.find((fields) => pattern.test(fields[3]!));
+    return line ? Date.parse(line[0]!) : undefined;
+  };
   let previous = started;
   for (const [pattern, label] of PHASES) {
-    for (const line of stderr.split('\n')) {
-      const [time, , , message] = line.split('\t');
-      if (!message || !pattern.test(message)) continue;
-      const t = Date.parse(time!);
-      split[label] = t - previous;
-      previous = t;
-      break;
-    }
+    const t = timeOf(pattern);
+    if (t === undefined) continue;
+    split[label] = t - previous;
+    previous = t;
   }
   split['launch to exec'] = exec - previous;
+  const answered = timeOf(VERSION_ANSWERED);
+  if (answered !== undefined) split[VERSION_LABEL] = answered - started;
   return split;
 }
 

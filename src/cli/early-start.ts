@@ -1,5 +1,6 @@
 import { BINARY_PATH_SPEC, ENVOY_VERSION_SPEC, envoyWhich, type LookupPlace } from './envoy-which.js';
 import { startVersionRun, type VersionRun } from '../envoy/version-run.js';
+import { versionMemo } from '../envoy/version-memo.js';
 import { DATAPLANE_TOKEN_ENV } from '../config/run-flags.js';
 
 /**
@@ -21,13 +22,19 @@ export interface EarlyStart {
  * lookup. Nothing is reported here: a wrong guess costs one extra `--version` and the CLI runs
  * its own; whatever is wrong with the flags the CLI finds and reports as usual.
  */
-export async function startEarly(args: readonly string[], place: LookupPlace): Promise<EarlyStart> {
+export async function startEarly(args: readonly string[], place: LookupPlace, versionMemoFile?: string): Promise<EarlyStart> {
   if (args.includes('--help') || args.includes('-h')) return {};
   const env = { ...place.env };
   delete env[DATAPLANE_TOKEN_ENV];
   try {
     const found = await envoyWhich(undefined, { binaryPath: lastValue(args, flagName(BINARY_PATH_SPEC.flags!)), envoyVersion: lastValue(args, flagName(ENVOY_VERSION_SPEC.flags!)) }, place);
-    return { envoyVersion: startVersionRun(found.path, undefined, env) };
+    const memo = versionMemoFile === undefined ? undefined : versionMemo(versionMemoFile, found.path);
+    const run = startVersionRun(found.path, undefined, env);
+    if (memo) {
+      run.recalled = memo.recalled;
+      void run.output.then(({ error, stdout }) => error || memo.remember(stdout));
+    }
+    return { envoyVersion: run };
   } catch {
     return {};
   }

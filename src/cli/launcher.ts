@@ -3,6 +3,9 @@ import { join } from 'node:path';
 import { fastPath } from './fast-path.js';
 import type { EarlyStart } from './early-start.js';
 
+/** What Envoy binaries printed for `--version`, kept beside the code caches (src/envoy/version-memo.ts). */
+export const ENVOY_VERSIONS_FILE = 'envoy-versions.json';
+
 /** scripts/bundle.ts writes the CLI script, and its content hash next to it. */
 export const CLI_SCRIPT = 'main.wrapped.js';
 
@@ -37,10 +40,11 @@ export async function launch(argv: string[], binDir: string): Promise<void> {
   const { startEarly } = await import('./early-start.js');
   // A guess (`--name run` passes too) that only decides what starts early and which cache is used.
   const command = args.includes('run') ? 'run' : 'cli';
-  const early: EarlyStart = command === 'run' ? await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir }) : {};
+  const bundleDir = join(binDir, '..', 'dist', 'bundle');
+  const early: EarlyStart =
+    command === 'run' ? await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir }, join(bundleDir, 'code-cache', ENVOY_VERSIONS_FILE)) : {};
   // After the early start: `--version` runs while vm and the CLI load.
   const { requireWithCodeCache } = await import('../platform/code-cache.js');
-  const bundleDir = join(binDir, '..', 'dist', 'bundle');
   const cacheFile = cliCodeCacheFile(bundleDir, command);
   const cli = requireWithCodeCache(join(bundleDir, CLI_SCRIPT), cacheFile);
   // Rebuilt since the hash was read (before the script, or while this kuma-dp ran): what it

@@ -18,6 +18,8 @@ export interface VersionRun {
   output: Promise<VersionOutput>;
   /** Keeps kuma-dp running until the output is in; until then, a run its flags end exits at once. */
   hold(): void;
+  /** What the same, unchanged binary printed the last time (version-memo.ts), if that is known. */
+  recalled?: string | undefined;
 }
 
 /**

@@ -10,7 +10,7 @@ import { fsErrorReason } from '../platform/fs-errors.js';
 import { parseCaBundle } from '../bootstrap/ca-bundle.js';
 import type { InstallSettings } from '../envoy/install/options.js';
 import { resolveEnvoyBinary } from '../envoy/install/ensure-envoy.js';
-import { isCompatible, readEnvoyVersion, type EnvoyVersion } from '../envoy/version.js';
+import { isCompatible, parseEnvoyVersion, readEnvoyVersion, type EnvoyVersion } from '../envoy/version.js';
 import type { VersionRun } from '../envoy/version-run.js';
 import { PINNED_ENVOY_VERSION } from '../version.js';
 import { prepareWorkDir, type WorkDir } from '../platform/workdir.js';
@@ -26,7 +26,14 @@ export interface Prepared {
   tokenPath: string | undefined;
   caCertPem: string | undefined;
   envoyBinary: string;
+  /** How envoyBinary was found, for the log. */
+  envoySource: string;
   envoy: EnvoyVersion & { compatible: boolean };
+  /**
+   * Set while `envoy` is only what this binary printed the last time (version-memo.ts): its
+   * `--version` still runs, and confirmEnvoyVersion() says what it printed this time.
+   */
+  envoyRecalled?: Promise<EnvoyVersion> | undefined;
   /** Read while the rest is prepared; only the bootstrap needs them. */
   hostFacts: Promise<HostFacts>;
 }
@@ -84,7 +91,15 @@ async function readCaCert(ctx: PrepareContext): Promise<string | undefined> {
   }
 }
 
-async function locateEnvoy(ctx: PrepareContext): Promise<{ envoyBinary: string; source: string; version: EnvoyVersion }> {
+interface LocatedEnvoy {
+  envoyBinary: string;
+  source: string;
+  version: EnvoyVersion;
+  /** `version` is the recalled one; this is the binary's answer now. */
+  answer?: Promise<EnvoyVersion>;
+}
+
+async function locateEnvoy(ctx: PrepareContext): Promise<LocatedEnvoy> {
   const { path: envoyBinary, source } = await resolveEnvoyBinary({
     binaryPath: ctx.settings.binaryPath,
     install: ctx.install,
@@ -94,7 +109,42 @@ async function locateEnvoy(ctx: PrepareContext): Promise<{ envoyBinary: string; 
     logger: ctx.logger,
     signal: ctx.signal,
   });
-  return { envoyBinary, source, version: await readEnvoyVersion(envoyBinary, undefined, ctx.envoyVersionRun) };
+  const recalled = ctx.envoyVersionRun?.binary === envoyBinary ? recalledVersion(ctx.envoyVersionRun.recalled) : undefined;
+  const answer = readEnvoyVersion(envoyBinary, undefined, ctx.envoyVersionRun);
+  if (recalled === undefined) return { envoyBinary, source, version: await answer };
+  // Awaited later (confirmEnvoyVersion), maybe after it failed: not an unhandled rejection meanwhile.
+  answer.catch(() => {});
+  return { envoyBinary, source, version: recalled, answer };
+}
+
+function recalledVersion(output: string | undefined): EnvoyVersion | undefined {
+  if (output === undefined) return undefined;
+  try {
+    return parseEnvoyVersion(output);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Logs the version and kuma-dp's compatibility verdict on it. */
+function checkCompatibility(version: EnvoyVersion, binary: string, source: string, logger: Logger): boolean {
+  const compatible = isCompatible(PINNED_ENVOY_VERSION, version.version);
+  if (compatible === false) logger.info('Envoy version incompatible', { expected: PINNED_ENVOY_VERSION, current: version.version });
+  else logger.info('fetched Envoy version', { version: version.version, binary, source });
+  return compatible ?? false;
+}
+
+/**
+ * The prepared run with Envoy's own answer to `--version` (the same object when it was not a
+ * recalled one), and whether that answer differs from the recalled one the bootstrap was asked for
+ * with. Throws what a failing `--version` throws in prepare().
+ */
+export async function confirmEnvoyVersion(prepared: Prepared, logger: Logger): Promise<{ prepared: Prepared; changed: boolean }> {
+  if (!prepared.envoyRecalled) return { prepared, changed: false };
+  const version = await prepared.envoyRecalled;
+  const compatible = checkCompatibility(version, prepared.envoyBinary, prepared.envoySource, logger);
+  const changed = version.build !== prepared.envoy.build;
+  return { prepared: { ...prepared, envoy: { ...version, compatible }, envoyRecalled: undefined }, changed };
 }
 
 /**
@@ -130,15 +180,14 @@ export async function prepare(ctx: PrepareContext): Promise<Prepared> {
     throw err;
   };
   if (early && !located) ctx.whileWaitingForEnvoy?.();
-  const { envoyBinary, source, version } = await (early ?? locateEnvoy(ctx)).catch(discardWorkDir);
-  const compatible = isCompatible(PINNED_ENVOY_VERSION, version.version);
-  if (compatible === false) logger.info('Envoy version incompatible', { expected: PINNED_ENVOY_VERSION, current: version.version });
-  else logger.info('fetched Envoy version', { version: version.version, binary: envoyBinary, source });
+  const { envoyBinary, source, version, answer } = await (early ?? locateEnvoy(ctx)).catch(discardWorkDir);
+  // A recalled version is logged once Envoy has confirmed it (confirmEnvoyVersion).
+  const compatible = answer ? (isCompatible(PINNED_ENVOY_VERSION, version.version) ?? false) : checkCompatibility(version, envoyBinary, source, logger);
 
   let tokenPath = settings.tokenFile;
   if (ctx.inlineToken) {
     if (settings.tokenFile) logger.warn('both --dataplane-token and --dataplane-token-file are set; using the inline token, as kuma-dp does');
     tokenPath = await writeInlineToken(workDir.path, name, ctx.inlineToken).catch(discardWorkDir);
   }
-  return { mesh, name, dataplane, workDir, tokenPath, caCertPem, envoyBinary, envoy: { ...version, compatible: compatible ?? false }, hostFacts };
+  return { mesh, name, dataplane, workDir, tokenPath, caCertPem, envoyBinary, envoySource: source, envoy: { ...version, compatible }, envoyRecalled: answer, hostFacts };
 }

@@ -20,9 +20,9 @@ import { oomKillCount } from '../platform/cgroup.js';
 import type { SignalRouter } from '../platform/signals.js';
 import { Supervisor, type SupervisorResult } from '../supervisor/supervisor.js';
 import { signalNumber } from '../supervisor/exit-status.js';
-import { prepare, type PrepareContext, type Prepared } from './prepare.js';
+import { confirmEnvoyVersion, prepare, type PrepareContext, type Prepared } from './prepare.js';
 import type { WorkDir } from '../platform/workdir.js';
-import { obtainBootstrap } from './obtain-bootstrap.js';
+import { obtainBootstrap, type ObtainContext, type ObtainedBootstrap } from './obtain-bootstrap.js';
 
 /** What `prepare` needs, except the abort signal, which the run job owns; plus the signal router. */
 export interface RunContext extends Omit<PrepareContext, 'signal'> {
@@ -98,6 +98,34 @@ async function stopStaleEnvoy(workDir: string, logger: Logger): Promise<void> {
   await gone();
 }
 
+/**
+ * The bootstrap for the Envoy that will run. With a recalled version (prepare.ts) the request goes
+ * out while Envoy's `--version` still runs, and its answer decides: the same version keeps the
+ * bootstrap, another one asks again. A failing `--version` ends the run as it does in prepare,
+ * also while the request is still being retried, and comes before any problem the request had.
+ */
+async function bootstrapForEnvoy(ctx: ObtainContext): Promise<{ bootstrap: ObtainedBootstrap; prepared: Prepared }> {
+  const { prepared, logger } = ctx;
+  const answer = prepared.envoyRecalled;
+  if (!answer) return { bootstrap: await obtainBootstrap(ctx), prepared };
+  const versionFailed = new AbortController();
+  answer.catch(() => versionFailed.abort());
+  let bootstrap: ObtainedBootstrap;
+  try {
+    bootstrap = await obtainBootstrap({ ...ctx, signal: AbortSignal.any([ctx.signal, versionFailed.signal]) });
+  } catch (err) {
+    await answer;
+    throw err;
+  }
+  const confirmed = await confirmEnvoyVersion(prepared, logger);
+  if (!confirmed.changed) return { bootstrap, prepared: confirmed.prepared };
+  logger.info('Envoy printed another version than the last time; fetching the bootstrap again', {
+    recalled: prepared.envoy.build,
+    version: confirmed.prepared.envoy.build,
+  });
+  return { bootstrap: await obtainBootstrap({ ...ctx, prepared: confirmed.prepared }), prepared: confirmed.prepared };
+}
+
 /** `kuma-dp run`: prepare, get the bootstrap, supervise Envoy, and say how it ended. */
 export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
   const { settings, logger } = ctx;
@@ -131,7 +159,9 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       await portFree;
       await stopStaleEnvoy(prepared.workDir.path, logger);
-      const bootstrap = await obtainBootstrap({ settings, prepared, env: ctx.env, logger, signal: abort.signal, onRequestSent: loadLauncher });
+      const obtained = await bootstrapForEnvoy({ settings, prepared, env: ctx.env, logger, signal: abort.signal, onRequestSent: loadLauncher });
+      prepared = obtained.prepared;
+      const { bootstrap } = obtained;
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       const configPath = await writeBootstrapFile(prepared.workDir.path, bootstrap.yaml);
       logger.info('bootstrap configuration saved to a file', { path: configPath });

@@ -6,6 +6,7 @@
  *
  * Behaviour knobs, all optional, read from the environment:
  *   ENVOY_DOUBLE_VERSION=1.34.1            release in `--version` and /server_info
+ *   ENVOY_DOUBLE_VERSION_DELAY_MS=<ms>     `--version` answers this late (a big binary's cold start)
  *   ENVOY_DOUBLE_LIVE_DELAY_MS=50          admin bound -> LIVE (INITIALIZING from half of it); `never` stays INITIALIZING
  *   ENVOY_DOUBLE_CONNECTIONS=a=3,b=0       simulated listener.<a>.downstream_cx_active gauges (`listener.` prefix optional);
  *                                          the bootstrap's static listeners start at 0
@@ -41,6 +42,8 @@ const version = process.env.ENVOY_DOUBLE_VERSION || '1.34.1';
 const build = `b5ca88acee3453c9459474b8f22215796eff4dde/${version}/Clean/RELEASE/BoringSSL`;
 const parsed = parseArgv(process.argv.slice(2), build);
 if ('exit' in parsed) {
+  const delayMs = Number(process.env.ENVOY_DOUBLE_VERSION_DELAY_MS ?? 0);
+  if (delayMs > 0 && process.argv.includes('--version')) await new Promise((resolve) => setTimeout(resolve, delayMs));
   const file = process.env.ENVOY_DOUBLE_RECORD;
   if (file) appendRecord(file, { event: 'early-exit', argv: process.argv.slice(2), code: parsed.exit.code });
   if (parsed.exit.stdout) process.stdout.write(parsed.exit.stdout);
