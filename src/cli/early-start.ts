@@ -32,7 +32,7 @@ export async function startEarly(args: readonly string[], place: LookupPlace, ve
     const run = startVersionRun(found.path, undefined, env);
     if (memo) {
       run.recalled = memo.recalled;
-      void run.output.then(({ error, stdout }) => error || memo.remember(stdout));
+      void run.output.then(({ error, stdout }) => (error ? memo.forget() : memo.remember(stdout)));
     }
     return { envoyVersion: run };
   } catch {

@@ -4,11 +4,14 @@ import { tempSuffix } from '../util/temp-suffix.js';
 
 /** Binaries remembered at most: the oldest are forgotten first. */
 const MAX_ENTRIES = 16;
+/** Envoy's `version:` line is ~100 characters; the memo is read before every `run` starts. */
+const MAX_LINE = 512;
 
 interface Entry {
-  /** The binary's identity when it printed `stdout` (identityOf). */
+  /** The binary's identity when it printed `line` (identityOf). */
   identity: string;
-  stdout: string;
+  /** The `version:` line of its output: all that version.ts reads. */
+  line: string;
 }
 
 /**
@@ -19,10 +22,20 @@ interface Entry {
  * as before. A wrapper script whose answer depends on its environment only costs that request.
  */
 export interface VersionMemo {
-  /** The output remembered for this binary, if the binary is the same file, unchanged, as then. */
+  /** The `version:` line remembered for this binary, if the binary is the same file, unchanged, as then. */
   readonly recalled: string | undefined;
   /** Remembers this run's output; taken at the identity read before `--version` was started. */
   remember(stdout: string): void;
+  /**
+   * Forgets the binary after a failed `--version`: an unchanged binary that cannot run (a missing
+   * library, a noexec mount) must not have a request sent on its behalf at every start of a crash loop.
+   */
+  forget(): void;
+}
+
+function versionLine(stdout: string): string | undefined {
+  const line = stdout.split('\n').find((text) => text.includes('version:'))?.trim();
+  return line && line.length <= MAX_LINE ? line : undefined;
 }
 
 /**
@@ -52,28 +65,36 @@ function readEntries(file: string): Record<string, Entry> {
 export function versionMemo(file: string, binary: string): VersionMemo {
   const identity = identityOf(binary);
   const entry = identity === undefined ? undefined : readEntries(file)[binary];
-  const recalled = entry && entry.identity === identity && typeof entry.stdout === 'string' ? entry.stdout : undefined;
+  const recalled = entry && entry.identity === identity && typeof entry.line === 'string' ? entry.line : undefined;
+  const write = (line: string | undefined) => {
+    // Read again: instances starting side by side remember other binaries meanwhile.
+    const entries = readEntries(file);
+    delete entries[binary];
+    const kept = Object.entries(entries).slice(-(MAX_ENTRIES - 1));
+    if (line !== undefined) kept.push([binary, { identity: identity!, line }]);
+    const staging = `${file}.${tempSuffix()}.tmp`;
+    try {
+      mkdirSync(dirname(file), { recursive: true });
+      writeFileSync(staging, JSON.stringify(Object.fromEntries(kept)), { flag: 'wx' });
+      renameSync(staging, file);
+    } catch {
+      // A read-only installation keeps nothing: every start waits for --version, as without a memo.
+      try {
+        rmSync(staging, { force: true });
+      } catch {
+        // Its directory could not be made either.
+      }
+    }
+  };
   return {
     recalled,
     remember(stdout) {
-      if (identity === undefined || stdout === recalled) return;
-      // Read again: instances starting side by side remember other binaries meanwhile.
-      const entries = readEntries(file);
-      delete entries[binary];
-      const kept = Object.entries(entries).slice(-(MAX_ENTRIES - 1));
-      const staging = `${file}.${tempSuffix()}.tmp`;
-      try {
-        mkdirSync(dirname(file), { recursive: true });
-        writeFileSync(staging, JSON.stringify(Object.fromEntries([...kept, [binary, { identity, stdout }]])), { flag: 'wx' });
-        renameSync(staging, file);
-      } catch {
-        // A read-only installation keeps nothing: every start waits for --version, as without a memo.
-        try {
-          rmSync(staging, { force: true });
-        } catch {
-          // Its directory could not be made either.
-        }
-      }
+      const line = versionLine(stdout);
+      if (identity === undefined || line === recalled) return;
+      write(line);
+    },
+    forget() {
+      if (entry !== undefined) write(undefined);
     },
   };
 }

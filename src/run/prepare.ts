@@ -135,13 +135,12 @@ function checkCompatibility(version: EnvoyVersion, binary: string, source: strin
 }
 
 /**
- * The prepared run with Envoy's own answer to `--version` (the same object when it was not a
- * recalled one), and whether that answer differs from the recalled one the bootstrap was asked for
- * with. Throws what a failing `--version` throws in prepare().
+ * The prepared run with Envoy's own answer to `--version` (prepared.envoyRecalled), and whether
+ * it differs from the recalled version the bootstrap was asked for with. Throws what a failing
+ * `--version` throws in prepare().
  */
-export async function confirmEnvoyVersion(prepared: Prepared, logger: Logger): Promise<{ prepared: Prepared; changed: boolean }> {
-  if (!prepared.envoyRecalled) return { prepared, changed: false };
-  const version = await prepared.envoyRecalled;
+export async function confirmEnvoyVersion(prepared: Prepared, answer: Promise<EnvoyVersion>, logger: Logger): Promise<{ prepared: Prepared; changed: boolean }> {
+  const version = await answer;
   const compatible = checkCompatibility(version, prepared.envoyBinary, prepared.envoySource, logger);
   const changed = version.build !== prepared.envoy.build;
   return { prepared: { ...prepared, envoy: { ...version, compatible }, envoyRecalled: undefined }, changed };
@@ -187,7 +186,11 @@ export async function prepare(ctx: PrepareContext): Promise<Prepared> {
   let tokenPath = settings.tokenFile;
   if (ctx.inlineToken) {
     if (settings.tokenFile) logger.warn('both --dataplane-token and --dataplane-token-file are set; using the inline token, as kuma-dp does');
-    tokenPath = await writeInlineToken(workDir.path, name, ctx.inlineToken).catch(discardWorkDir);
+    tokenPath = await writeInlineToken(workDir.path, name, ctx.inlineToken).catch(async (err) => {
+      // A failing --version comes first, as when it is awaited first.
+      await answer?.catch(discardWorkDir);
+      return discardWorkDir(err);
+    });
   }
   return { mesh, name, dataplane, workDir, tokenPath, caCertPem, envoyBinary, envoySource: source, envoy: { ...version, compatible }, envoyRecalled: answer, hostFacts };
 }

@@ -101,24 +101,31 @@ async function stopStaleEnvoy(workDir: string, logger: Logger): Promise<void> {
 /**
  * The bootstrap for the Envoy that will run. With a recalled version (prepare.ts) the request goes
  * out while Envoy's `--version` still runs, and its answer decides: the same version keeps the
- * bootstrap, another one asks again. A failing `--version` ends the run as it does in prepare,
- * also while the request is still being retried, and comes before any problem the request had.
+ * bootstrap; another one abandons that request, retried or not, and asks again; a failure ends the
+ * run as it does in prepare. A signal ends it at once either way.
  */
 async function bootstrapForEnvoy(ctx: ObtainContext): Promise<{ bootstrap: ObtainedBootstrap; prepared: Prepared }> {
   const { prepared, logger } = ctx;
   const answer = prepared.envoyRecalled;
   if (!answer) return { bootstrap: await obtainBootstrap(ctx), prepared };
-  const versionFailed = new AbortController();
-  answer.catch(() => versionFailed.abort());
-  let bootstrap: ObtainedBootstrap;
+  const superseded = new AbortController();
+  answer.then(
+    (version) => version.build !== prepared.envoy.build && superseded.abort(),
+    () => superseded.abort(),
+  );
+  let first: { bootstrap: ObtainedBootstrap } | { error: unknown };
   try {
-    bootstrap = await obtainBootstrap({ ...ctx, signal: AbortSignal.any([ctx.signal, versionFailed.signal]) });
-  } catch (err) {
-    await answer;
-    throw err;
+    first = { bootstrap: await obtainBootstrap({ ...ctx, signal: AbortSignal.any([ctx.signal, superseded.signal]) }) };
+  } catch (error) {
+    if (ctx.signal.aborted) throw error;
+    first = { error };
   }
-  const confirmed = await confirmEnvoyVersion(prepared, logger);
-  if (!confirmed.changed) return { bootstrap, prepared: confirmed.prepared };
+  // Throws the version error, when there is one: it comes first, as when --version is awaited first.
+  const confirmed = await confirmEnvoyVersion(prepared, answer, logger);
+  if (!confirmed.changed) {
+    if ('error' in first) throw first.error;
+    return { bootstrap: first.bootstrap, prepared: confirmed.prepared };
+  }
   logger.info('Envoy printed another version than the last time; fetching the bootstrap again', {
     recalled: prepared.envoy.build,
     version: confirmed.prepared.envoy.build,
@@ -179,6 +186,9 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
         logger.info('stopped before Envoy started');
         return { exitCode: ExitCode.OK };
       }
+      // A taken port or a stale Envoy that would not stop: a failing --version is still reported
+      // first, as when it is awaited first.
+      await prepared?.envoyRecalled;
       throw err;
     }
   };

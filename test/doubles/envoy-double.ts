@@ -6,7 +6,8 @@
  *
  * Behaviour knobs, all optional, read from the environment:
  *   ENVOY_DOUBLE_VERSION=1.34.1            release in `--version` and /server_info
- *   ENVOY_DOUBLE_VERSION_DELAY_MS=<ms>     `--version` answers this late (a big binary's cold start)
+ *   ENVOY_DOUBLE_VERSION_FAIL=<text>       `--version` prints <text> on stderr and exits 1 (a binary that cannot run here)
+ *   ENVOY_DOUBLE_VERSION_GATE=<file>       `--version` answers only once this file exists (checked every 10 ms, 30 s at most)
  *   ENVOY_DOUBLE_LIVE_DELAY_MS=50          admin bound -> LIVE (INITIALIZING from half of it); `never` stays INITIALIZING
  *   ENVOY_DOUBLE_CONNECTIONS=a=3,b=0       simulated listener.<a>.downstream_cx_active gauges (`listener.` prefix optional);
  *                                          the bootstrap's static listeners start at 0
@@ -42,8 +43,14 @@ const version = process.env.ENVOY_DOUBLE_VERSION || '1.34.1';
 const build = `b5ca88acee3453c9459474b8f22215796eff4dde/${version}/Clean/RELEASE/BoringSSL`;
 const parsed = parseArgv(process.argv.slice(2), build);
 if ('exit' in parsed) {
-  const delayMs = Number(process.env.ENVOY_DOUBLE_VERSION_DELAY_MS ?? 0);
-  if (delayMs > 0 && process.argv.includes('--version')) await new Promise((resolve) => setTimeout(resolve, delayMs));
+  const gate = process.env.ENVOY_DOUBLE_VERSION_GATE;
+  if (gate && process.argv.includes('--version')) {
+    const { existsSync } = await import('node:fs');
+    const deadline = Date.now() + 30_000;
+    while (!existsSync(gate) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const failure = process.argv.includes('--version') ? process.env.ENVOY_DOUBLE_VERSION_FAIL : undefined;
+  if (failure) parsed.exit = { code: 1, stdout: '', stderr: `${failure}\n` };
   const file = process.env.ENVOY_DOUBLE_RECORD;
   if (file) appendRecord(file, { event: 'early-exit', argv: process.argv.slice(2), code: parsed.exit.code });
   if (parsed.exit.stdout) process.stdout.write(parsed.exit.stdout);

@@ -1,11 +1,18 @@
 import { expect } from 'chai';
-import { readFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { ENVOY_VERSIONS_FILE } from '../../src/cli/launcher.js';
 import { join } from 'node:path';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { defaultBootstrapYaml } from '../doubles/kuma-cp-double.js';
 import { cleanupTempDirs } from '../support/tmp.js';
 import { runKumaDp } from '../support/kuma-dp.js';
+import { waitFor } from '../support/wait.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
+
+/** The launcher keeps the memo beside the bundle's code caches (src/cli/launcher.ts). */
+const MEMO_FILE = fileURLToPath(new URL(`../../bundle/code-cache/${ENVOY_VERSIONS_FILE}`, import.meta.url));
+const remembered = (binary: string): string | undefined => (JSON.parse(readFileSync(MEMO_FILE, 'utf8')) as Record<string, { line: string }>)[binary]?.line;
 
 const envoyVersionOf = (body: Record<string, unknown> | undefined): string => (body!.version as { envoy: { version: string } }).envoy.version;
 
@@ -35,43 +42,85 @@ describe("kuma-dp run: the bootstrap request with the version Envoy printed the 
     return dp.stderr();
   }
 
+  /** Env for a run whose `--version` answers only when the test opens the gate. */
+  function gated(): { env: NodeJS.ProcessEnv; open(): void } {
+    const gate = join(fx.dir, `gate-${Math.random().toString(16).slice(2)}`);
+    return { env: { ENVOY_DOUBLE_VERSION_GATE: gate }, open: () => writeFileSync(gate, '') };
+  }
+
   it('sends the request while --version still runs, and starts Envoy only after its answer', async () => {
-    const slowVersion = { ENVOY_DOUBLE_VERSION_DELAY_MS: '1000' };
-    await runUntilLive(slowVersion, 1);
+    await runUntilLive({}, 1);
     expect(fx.cp.requests[0]!.t, 'the first time, the request waits for the answer').to.be.at.least(versionAnswers()[0]!.t);
 
-    await runUntilLive(slowVersion, 2);
+    const gate = gated();
+    const dp = fx.start([], { env: gate.env });
+    await waitFor(() => fx.cp.requests.length >= 2, { timeoutMs: 15_000, what: 'the request of the second run, --version still unanswered' });
+    gate.open();
+    await fx.waitLive(dp, 2);
+    dp.signal('SIGTERM');
+    expect((await dp.waitForExit()).code, dp.stderr()).to.equal(0);
     expect(fx.cp.requests, 'one request per run').to.have.length(2);
     const answer = versionAnswers()[1]!;
-    expect(fx.cp.requests[1]!.t, 'the second time, the request is in before the answer').to.be.below(answer.t);
+    expect(fx.cp.requests[1]!.t).to.be.below(answer.t);
     expect(envoyVersionOf(fx.cp.requests[1]!.body)).to.equal('1.34.1');
     expect(eventsOf(fx.record(), 'start')[1]!.t, 'Envoy starts after the answer').to.be.at.least(answer.t);
   });
 
   it('asks again when --version prints another version than the last time, and Envoy gets that bootstrap', async () => {
     await runUntilLive({}, 1);
-    const stderr = await runUntilLive({ ENVOY_DOUBLE_VERSION: '1.34.2', ENVOY_DOUBLE_VERSION_DELAY_MS: '500' }, 2);
+    const gate = gated();
+    const dp = fx.start([], { env: { ...gate.env, ENVOY_DOUBLE_VERSION: '1.34.2' } });
+    await waitFor(() => fx.cp.requests.length >= 2, { timeoutMs: 15_000, what: 'the request with the recalled version' });
+    gate.open();
+    await fx.waitLive(dp, 2);
+    dp.signal('SIGTERM');
+    expect((await dp.waitForExit()).code, dp.stderr()).to.equal(0);
     expect(fx.cp.requests.map((r) => envoyVersionOf(r.body))).to.deep.equal(['1.34.1', '1.34.1', '1.34.2']);
-    expect(stderr).to.include('Envoy printed another version than the last time; fetching the bootstrap again');
+    expect(dp.stderr()).to.include('Envoy printed another version than the last time; fetching the bootstrap again');
     expect(readFileSync(join(fx.workDir, 'bootstrap.yaml'), 'utf8')).to.include('# for Envoy 1.34.2');
+  });
+
+  it('abandons the retries of the recalled version when --version prints another one', async () => {
+    await runUntilLive({}, 1);
+    // The control plane fails every request from here on: only a new request can carry 1.34.2.
+    fx.cp.setScript(Array.from({ length: 1000 }, () => ({ status: 503 })));
+    const gate = gated();
+    const dp = fx.start([], { env: { ...gate.env, ENVOY_DOUBLE_VERSION: '1.34.2', KUMA_CONTROL_PLANE_RETRY_BACKOFF: '50ms', KUMA_CONTROL_PLANE_RETRY_MAX_DURATION: '5m' } });
+    await waitFor(() => fx.cp.requests.length >= 3, { timeoutMs: 15_000, what: 'the recalled version retried' });
+    gate.open();
+    await waitFor(() => fx.cp.requests.some((r) => envoyVersionOf(r.body) === '1.34.2'), { timeoutMs: 5000, what: 'a request with the version --version printed' });
+    const askedAgainAt = fx.cp.requests.findIndex((r) => envoyVersionOf(r.body) === '1.34.2');
+    await waitFor(() => fx.cp.requests.length >= askedAgainAt + 3, { timeoutMs: 5000, what: 'two more retries' });
+    dp.signal('SIGTERM');
+    expect((await dp.waitForExit()).code, dp.stderr()).to.equal(0);
+    // At most one request with the old version may have been in flight when the answer came.
+    const oldAfter = fx.cp.requests.slice(askedAgainAt).filter((r) => envoyVersionOf(r.body) === '1.34.1');
+    expect(oldAfter.length, 'the recalled version no longer retried').to.be.at.most(1);
   });
 
   it('a --version that fails ends the run with exit 2 at once, although the request is still being retried', async () => {
     await runUntilLive({}, 1);
-    fx.cp.setScript(Array.from({ length: 500 }, () => ({ status: 503 })));
-    const result = await runKumaDp(fx.args(), {
-      env: {
-        ...fx.env,
-        ENVOY_DOUBLE_VERSION: 'not-a-release',
-        ENVOY_DOUBLE_VERSION_DELAY_MS: '500',
-        KUMA_CONTROL_PLANE_RETRY_BACKOFF: '50ms',
-        KUMA_CONTROL_PLANE_RETRY_MAX_DURATION: '5m',
-      },
-      timeoutMs: 10_000,
+    fx.cp.setScript(Array.from({ length: 1000 }, () => ({ status: 503 })));
+    const gate = gated();
+    const dp = fx.start([], {
+      env: { ...gate.env, ENVOY_DOUBLE_VERSION: 'not-a-release', KUMA_CONTROL_PLANE_RETRY_BACKOFF: '50ms', KUMA_CONTROL_PLANE_RETRY_MAX_DURATION: '5m' },
     });
-    expect(result.code, result.stderr).to.equal(2);
-    expect(result.stderr).to.include('printed no usable version');
-    expect(fx.cp.requests.length, 'the recalled version was being sent meanwhile').to.be.at.least(2);
+    await waitFor(() => fx.cp.requests.length >= 3, { timeoutMs: 15_000, what: 'the recalled version retried' });
+    gate.open();
+    const status = await dp.waitForExit(5000);
+    expect(status.code, dp.stderr()).to.equal(2);
+    expect(dp.stderr()).to.include('printed no usable version');
     expect(eventsOf(fx.record(), 'start'), 'no Envoy started').to.have.length(1);
+  });
+
+  it('forgets a binary whose --version failed, and remembers one that answers again', async () => {
+    await runUntilLive({}, 1);
+    expect(remembered(fx.envoyPath), 'after a good start').to.include('/1.34.1/');
+    const failed = await runKumaDp(fx.args(), { env: { ...fx.env, ENVOY_DOUBLE_VERSION_FAIL: 'error while loading shared libraries' } });
+    expect(failed.code, failed.stderr).to.equal(2);
+    expect(failed.stderr).to.include('error while loading shared libraries');
+    expect(remembered(fx.envoyPath), 'after a failed --version').to.equal(undefined);
+    await runUntilLive({}, 2);
+    expect(remembered(fx.envoyPath)).to.include('/1.34.1/');
   });
 });
