@@ -51,7 +51,7 @@ export const startBench: Benchmark = {
 /** Log messages that end a phase of the start, with the phase's name. */
 const PHASES: [RegExp, string][] = [
   [/^starting Data Plane/, 'node + modules'],
-  [/^fetching bootstrap configuration/, 'prepare (template, token, work dir)'],
+  [/^fetching bootstrap configuration/, 'prepare (template, token, work dir; --version unless recalled)'],
   [/^received bootstrap configuration/, 'bootstrap (HTTP, YAML, schema)'],
   [/^starting Envoy/, 'to launch (file, setup)'],
 ];

@@ -2,8 +2,8 @@ import { setFlagsFromString } from 'node:v8';
 
 /**
  * Sets V8 up for what kuma-dp does once Envoy runs: wait, relay Envoy's output, restart it.
- * Left as they were, Envoy restarts grew kuma-dp's RSS, by 4–5 MB over the first 50 and then
- * slowly (README, performance):
+ * Left as they were, Envoy restarts grew kuma-dp's RSS by 5–7 MB over the first 50, past the
+ * 60 MB target, and then slowly (bench/README.md):
  * - The young generation doubled whenever much of it survived a scavenge, and a restart's objects
  *   (the child process, its pipes, execa's promise chain) live for as long as Envoy starts up. V8
  *   never shrank it again. With growth factor 1 it stays within one doubling of its size now.

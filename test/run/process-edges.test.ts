@@ -2,22 +2,10 @@ import { expect } from 'chai';
 import { join } from 'node:path';
 import { ENVOY_DOUBLE_SCRIPT } from '../doubles/envoy-binary.js';
 import { eventsOf } from '../doubles/envoy-record.js';
-import { getReady, processGone } from '../support/kuma-dp.js';
+import { getReady, processGone, withTakenPort } from '../support/kuma-dp.js';
 import { waitFor } from '../support/wait.js';
 import { writeExecutable } from '../support/executable.js';
 import { useRunFixture } from '../support/run-fixture.js';
-import { createServer } from 'node:net';
-
-/** Runs `check` while something else listens on the port, and lets the port go after. */
-async function withTakenPort(port: number, check: () => Promise<void>): Promise<void> {
-  const squatter = createServer();
-  await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
-  try {
-    await check();
-  } finally {
-    await new Promise((resolve) => squatter.close(resolve));
-  }
-}
 
 /** An Envoy behind a shell that starts it as a child instead of exec'ing it. */
 const nonExecingWrapper = (dir: string): string => writeExecutable(join(dir, 'envoy-wrapper'), `#!/bin/sh\n"${process.execPath}" "${ENVOY_DOUBLE_SCRIPT}" "$@"\n`);

@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { defaultBootstrapYaml } from '../doubles/kuma-cp-double.js';
 import { cleanupTempDirs } from '../support/tmp.js';
-import { runKumaDp } from '../support/kuma-dp.js';
+import { runKumaDp, withTakenPort } from '../support/kuma-dp.js';
 import { waitFor } from '../support/wait.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
 
@@ -122,5 +122,16 @@ describe("kuma-dp run: the bootstrap request with the version Envoy printed the 
     expect(remembered(fx.envoyPath), 'after a failed --version').to.equal(undefined);
     await runUntilLive({}, 2);
     expect(remembered(fx.envoyPath)).to.include('/1.34.1/');
+  });
+
+  it('a failing --version is still the one line when the readiness port is taken too, as when --version is awaited first', async () => {
+    await runUntilLive({}, 1);
+    await withTakenPort(fx.readinessPort, async () => {
+      const result = await runKumaDp(fx.args(), { env: { ...fx.env, ENVOY_DOUBLE_VERSION_FAIL: 'error while loading shared libraries' } });
+      expect(result.code, result.stderr).to.equal(2);
+      const errors = result.stderr.split('\n').filter((line) => line.startsWith('Error: '));
+      expect(errors).to.have.length(1);
+      expect(errors[0]).to.include('error while loading shared libraries').and.not.to.include('readiness port');
+    });
   });
 });

@@ -137,3 +137,14 @@ export function processGone(pid: number): boolean {
   }
 }
 
+
+/** Runs `check` while something else listens on the port, and lets the port go after. */
+export async function withTakenPort(port: number, check: () => Promise<void>): Promise<void> {
+  const squatter = createServer();
+  await new Promise<void>((resolve) => squatter.listen(port, '127.0.0.1', resolve));
+  try {
+    await check();
+  } finally {
+    await new Promise((resolve) => squatter.close(resolve));
+  }
+}
