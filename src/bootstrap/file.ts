@@ -1,4 +1,4 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { KumaDpError } from '../errors.js';
 import { writeFileAtomic } from '../platform/atomic-file.js';
@@ -10,8 +10,8 @@ export const BOOTSTRAP_FILE_NAME = 'bootstrap.yaml';
 export async function writeBootstrapFile(workDir: string, yaml: string): Promise<string> {
   const path = join(workDir, BOOTSTRAP_FILE_NAME);
   try {
-    await mkdir(workDir, { recursive: true, mode: 0o711 });
-    await writeFileAtomic(path, yaml, 0o600);
+    mkdirSync(workDir, { recursive: true, mode: 0o711 });
+    writeFileAtomic(path, yaml, 0o600);
   } catch (err) {
     const code = (err as NodeJS.ErrnoException).code;
     throw new KumaDpError(`cannot write the Envoy bootstrap ${path}: ${describeFsError(err as NodeJS.ErrnoException)}`, {

@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileSync } from 'node:fs';
 import Mustache from 'mustache';
 import { parse as parseYaml } from 'yaml';
 import { fsErrorReason } from '../platform/fs-errors.js';
@@ -170,7 +170,7 @@ export async function readTemplateSource(options: TemplateSourceOptions): Promis
     text = Buffer.concat(chunks).toString('utf8');
   } else if (options.file) {
     try {
-      text = await readFile(options.file, 'utf8');
+      text = readFileSync(options.file, 'utf8');
     } catch (err) {
       throw new ConfigError(`could not read the Dataplane template ${options.file}: ${fsErrorReason(err)}`, {
         hint: 'fix the path given to --dataplane-file (KUMA_DATAPLANE_RUNTIME_RESOURCE_PATH)',

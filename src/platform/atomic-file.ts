@@ -1,4 +1,4 @@
-import { open, rename, rm } from 'node:fs/promises';
+import { chmodSync, closeSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { tempSuffix } from '../util/temp-suffix.js';
 
@@ -11,23 +11,25 @@ import { tempSuffix } from '../util/temp-suffix.js';
  * Not fsynced: what is written this way (bootstrap, token, pid file) is rewritten at every start,
  * and after a power loss no Envoy is left for a lost pid file to name (an empty one reads as no
  * record). Durability would buy nothing, while an fsync on a busy disk holds Envoy's start for as
- * long as the disk takes.
+ * long as the disk takes. Synchronous for the same reason: each call of the promise API is a
+ * round trip through libuv's thread pool, whose thread needs a core that, while kuma-dp starts,
+ * Envoy's `--version` and kuma-dp's own main thread are using (README, performance).
  */
-export async function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): Promise<void> {
+export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 0o600): void {
   const dir = dirname(path);
   const temp = join(dir, `.${basename(path)}.${tempSuffix()}.tmp`);
-  const handle = await open(temp, 'wx', mode);
+  const fd = openSync(temp, 'wx', mode);
   try {
     try {
-      await handle.writeFile(data);
+      writeFileSync(fd, data);
       // The umask narrows the mode given to open(); the caller asked for this exact one.
-      await handle.chmod(mode);
+      chmodSync(temp, mode);
     } finally {
-      await handle.close();
+      closeSync(fd);
     }
-    await rename(temp, path);
+    renameSync(temp, path);
   } catch (err) {
-    await rm(temp, { force: true });
+    rmSync(temp, { force: true });
     throw err;
   }
 }

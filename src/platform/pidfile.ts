@@ -1,5 +1,5 @@
-import { readFileSync } from 'node:fs';
-import { readFile, rm, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { BOOTSTRAP_FILE_NAME } from '../bootstrap/file.js';
 import { writeFileAtomic } from './atomic-file.js';
@@ -42,7 +42,7 @@ function commandLine(pid: number): string[] {
 
 export async function writePidFile(workDir: string, pid: number, configPath: string): Promise<void> {
   const record: PidRecord = { pid, startTime: processStartTime(pid) ?? '', configPath };
-  await writeFileAtomic(join(workDir, PID_FILE), `${JSON.stringify(record)}\n`, 0o600);
+  writeFileAtomic(join(workDir, PID_FILE), `${JSON.stringify(record)}\n`, 0o600);
 }
 
 export async function removePidFile(workDir: string): Promise<void> {
@@ -53,13 +53,13 @@ export async function removePidFile(workDir: string): Promise<void> {
 export async function findStaleEnvoy(workDir: string): Promise<number | undefined> {
   let record: PidRecord;
   try {
-    record = JSON.parse(await readFile(join(workDir, PID_FILE), 'utf8')) as PidRecord;
+    record = JSON.parse(readFileSync(join(workDir, PID_FILE), 'utf8')) as PidRecord;
   } catch {
     return undefined;
   }
   if (!Number.isInteger(record.pid) || record.pid <= 1) return undefined;
   // Only a file we wrote, naming this work dir's bootstrap, may make us signal anything.
-  const owner = (await stat(join(workDir, PID_FILE))).uid;
+  const owner = statSync(join(workDir, PID_FILE)).uid;
   if (owner !== process.getuid?.() || record.configPath !== join(workDir, BOOTSTRAP_FILE_NAME)) return undefined;
   const startTime = processStartTime(record.pid);
   if (!startTime || startTime !== record.startTime) return undefined;

@@ -1,4 +1,5 @@
-import { access, chmod, constants, mkdir, mkdtemp, rm, stat } from 'node:fs/promises';
+import { accessSync, chmodSync, constants, mkdirSync, mkdtempSync, rmdirSync, statSync } from 'node:fs';
+import { rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -17,23 +18,23 @@ export interface WorkDir {
  */
 export async function prepareWorkDir(explicit: string | undefined, origin = '--work-dir'): Promise<WorkDir> {
   if (!explicit) {
-    const path = await mkdtemp(join(tmpdir(), 'kuma-dp-'));
-    await chmod(path, 0o711);
+    const path = mkdtempSync(join(tmpdir(), 'kuma-dp-'));
+    chmodSync(path, 0o711);
     return { path, temporary: true, cleanup: () => rm(path, { recursive: true, force: true }) };
   }
   const path = resolve(explicit);
   try {
-    await mkdir(path, { recursive: true, mode: 0o711 });
-    await access(path, constants.W_OK | constants.X_OK);
+    mkdirSync(path, { recursive: true, mode: 0o711 });
+    accessSync(path, constants.W_OK | constants.X_OK);
     // Probes the filesystem too: access() says yes to root on a read-only mount.
-    await rm(await mkdtemp(join(path, '.kuma-dp-probe-')), { recursive: true });
+    rmdirSync(mkdtempSync(join(path, '.kuma-dp-probe-')));
   } catch (err) {
     const cause = await realCause(path, err as NodeJS.ErrnoException);
     throw new ConfigError(`work dir ${path} (${origin}) cannot be used: ${describeFsError(cause)}`, {
       hint: 'point --work-dir at a writable directory',
     });
   }
-  const { mode } = await stat(path);
+  const { mode } = statSync(path);
   if (mode & 0o002 && !(mode & 0o1000)) {
     // Anyone could replace bootstrap.yaml between our write and Envoy's read, or plant a pid file.
     throw new ConfigError(`work dir ${path} (${origin}) is writable by every user`, {

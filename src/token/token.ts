@@ -1,4 +1,4 @@
-import { readFile, stat } from 'node:fs/promises';
+import { readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../platform/atomic-file.js';
 import { fsErrorReason } from '../platform/fs-errors.js';
@@ -69,14 +69,14 @@ function jwtProblem(token: string): string | undefined {
 export async function validateTokenFile(path: string): Promise<void> {
   let size: number;
   try {
-    size = (await stat(path)).size;
+    size = statSync(path).size;
   } catch (err) {
     throw invalid(`could not read file ${path}: ${fsErrorReason(err)}`);
   }
   if (size === 0) throw invalid(`token under file ${path} is empty`);
   let raw: string;
   try {
-    raw = await readFile(path, 'utf8');
+    raw = readFileSync(path, 'utf8');
   } catch (err) {
     throw invalid(`could not read the token in the file ${path}: ${fsErrorReason(err)}`);
   }
@@ -94,7 +94,7 @@ export function validateToken(raw: string): void {
 /** The token as sent to the control plane: the file's content, trimmed, read afresh on every call. */
 export async function readToken(path: string): Promise<string> {
   try {
-    return (await readFile(path, 'utf8')).trim();
+    return readFileSync(path, 'utf8').trim();
   } catch (err) {
     throw new Error(`could not read the dataplane token file ${path}: ${fsErrorReason(err)}`);
   }
@@ -111,6 +111,6 @@ export async function writeInlineToken(workDir: string, name: string, token: str
     });
   }
   const path = join(workDir, name);
-  await writeFileAtomic(path, token, 0o600);
+  writeFileAtomic(path, token, 0o600);
   return path;
 }
