@@ -152,27 +152,33 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
   // --version (or an install) is awaited must not leave a temp work dir behind.
   let workDir: WorkDir | undefined;
   let readiness: ReadinessServer | undefined;
-  const wrapper = deathSignalWrapper(process.platform, ctx.env);
-  // What starts Envoy is loaded while kuma-dp would otherwise wait: for Envoy's --version, or
-  // else for the control plane's answer. A failure to load is launchEnvoy's to report.
-  const loadLauncher = () => void loadExeca().catch(() => {});
+  let wrapper: Promise<DeathSignalWrapper> | undefined;
+  const deathSignalWrapperOnce = () => (wrapper ??= deathSignalWrapper(process.platform, ctx.env));
+  // What starts Envoy is loaded and probed while kuma-dp would otherwise wait: for Envoy's
+  // --version, or else for the control plane's answer. Not sooner: the probe's spawn holds the
+  // main thread for ~3 ms, on the way to the bootstrap request. A failure to load is launchEnvoy's
+  // to report.
+  const whileWaiting = () => {
+    void loadExeca().catch(() => {});
+    void deathSignalWrapperOnce();
+  };
   const main = async (): Promise<RunOutcome> => {
     try {
       // A taken port is a configuration problem: say so now, not after minutes of bootstrap retries.
       // Probed while prepare runs, but reported after its problems, as if probed after it.
       const portFree = assertPortFree(readinessProbeHost(ctx.env), settings.readinessPort);
       portFree.catch(() => {});
-      prepared = await prepare({ ...ctx, signal: abort.signal, whileWaitingForEnvoy: loadLauncher, onWorkDir: (made) => (workDir = made) });
+      prepared = await prepare({ ...ctx, signal: abort.signal, whileWaitingForEnvoy: whileWaiting, onWorkDir: (made) => (workDir = made) });
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       await portFree;
       await stopStaleEnvoy(prepared.workDir.path, logger);
-      const obtained = await bootstrapForEnvoy({ settings, prepared, env: ctx.env, logger, signal: abort.signal, onRequestSent: loadLauncher });
+      const obtained = await bootstrapForEnvoy({ settings, prepared, env: ctx.env, logger, signal: abort.signal, onRequestSent: whileWaiting });
       prepared = obtained.prepared;
       const { bootstrap } = obtained;
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       const configPath = await writeBootstrapFile(prepared.workDir.path, bootstrap.yaml);
       logger.info('bootstrap configuration saved to a file', { path: configPath });
-      const deathSignal = await wrapper;
+      const deathSignal = await deathSignalWrapperOnce();
       // A signal during the write must not be lost: from here until the supervisor takes the
       // signals over there is no await, so this is the last moment one can have arrived unseen.
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
