@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
+import { readFile } from 'node:fs/promises';
 import Mustache from 'mustache';
 import { parse as parseYaml } from 'yaml';
 import { fsErrorReason } from '../platform/fs-errors.js';
@@ -170,7 +171,10 @@ export async function readTemplateSource(options: TemplateSourceOptions): Promis
     text = Buffer.concat(chunks).toString('utf8');
   } else if (options.file) {
     try {
-      text = readFileSync(options.file, 'utf8');
+      // A regular file is read at once, with no thread-pool round trip on the way to Envoy's
+      // start; a pipe (`--dataplane-file <(…)`) may wait for its writer, and signals must still be
+      // handled meanwhile.
+      text = statSync(options.file).isFile() ? readFileSync(options.file, 'utf8') : await readFile(options.file, 'utf8');
     } catch (err) {
       throw new ConfigError(`could not read the Dataplane template ${options.file}: ${fsErrorReason(err)}`, {
         hint: 'fix the path given to --dataplane-file (KUMA_DATAPLANE_RUNTIME_RESOURCE_PATH)',

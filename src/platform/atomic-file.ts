@@ -1,4 +1,4 @@
-import { chmodSync, closeSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, fchmodSync, openSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { basename, dirname, join } from 'node:path';
 import { tempSuffix } from '../util/temp-suffix.js';
 
@@ -23,13 +23,17 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     try {
       writeFileSync(fd, data);
       // The umask narrows the mode given to open(); the caller asked for this exact one.
-      chmodSync(temp, mode);
+      fchmodSync(fd, mode);
     } finally {
       closeSync(fd);
     }
     renameSync(temp, path);
   } catch (err) {
-    rmSync(temp, { force: true });
+    try {
+      rmSync(temp, { force: true });
+    } catch {
+      // The write's own error is the one to report.
+    }
     throw err;
   }
 }

@@ -25,9 +25,14 @@ export async function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.
   const prefix = [setpriv, '--pdeathsig', 'SIGKILL', '--'];
   // Only its exit status counts: no pipes to set up and read on the way to Envoy's exec.
   const works = await new Promise<boolean>((resolve) => {
-    const probe = spawn(setpriv, [...prefix.slice(1), setpriv, '--version'], { stdio: 'ignore', timeout: 5000 });
-    probe.once('error', () => resolve(false));
-    probe.once('exit', (code) => resolve(code === 0));
+    try {
+      const probe = spawn(setpriv, [...prefix.slice(1), setpriv, '--version'], { stdio: 'ignore', timeout: 5000 });
+      probe.once('error', () => resolve(false));
+      probe.once('exit', (code) => resolve(code === 0));
+    } catch {
+      // spawn throws for some errors (ENOMEM) instead of emitting them: no wrapper, a warning.
+      resolve(false);
+    }
   });
   return works ? { prefix, unavailableReason: undefined } : { prefix: [], unavailableReason: `${setpriv} does not support --pdeathsig (util-linux 2.33 or later does)` };
 }

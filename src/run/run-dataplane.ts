@@ -172,6 +172,8 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
       if (abort.signal.aborted) return { exitCode: ExitCode.OK };
       await portFree;
       await stopStaleEnvoy(prepared.workDir.path, logger);
+      // No request to wait for: the probe runs alongside the local generation instead.
+      if (settings.bootstrap === 'local') whileWaiting();
       const obtained = await bootstrapForEnvoy({ settings, prepared, env: ctx.env, logger, signal: abort.signal, onRequestSent: whileWaiting });
       prepared = obtained.prepared;
       const { bootstrap } = obtained;

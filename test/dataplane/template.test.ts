@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { execFileSync, spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -162,6 +163,22 @@ describe('dataplane template', () => {
       const path = join(makeTempDir('template'), 'dp.yaml');
       writeFileSync(path, 'from: file\n');
       expect(await readTemplateSource({ file: path, inline: 'from: inline', stdin: noStdin })).to.equal('from: file\n');
+    });
+
+    it('reads a pipe (--dataplane-file <(…)) without holding up the event loop while its writer is slow', async () => {
+      const fifo = join(makeTempDir('template'), 'dp.fifo');
+      execFileSync('mkfifo', [fifo]);
+      // The writer waits for our word, or 3 s: a read that blocked the event loop gets the text
+      // only then, and only after it do our timers run.
+      const writer = spawn('bash', ['-c', `read -t 3 go; printf 'from: pipe\\n' > "$1"`, 'writer', fifo], { stdio: ['pipe', 'ignore', 'ignore'] });
+      const read = readTemplateSource({ file: fifo, stdin: noStdin });
+      let ranWhileReading = false;
+      setTimeout(() => {
+        ranWhileReading = true;
+        writer.stdin!.end('go\n');
+      }, 20);
+      expect(await read).to.equal('from: pipe\n');
+      expect(ranWhileReading, 'a timer ran while the pipe had no writer yet').to.equal(true);
     });
 
     it('reads stdin for "-"', async () => {
