@@ -1,6 +1,6 @@
-import { mkdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { tempSuffix } from '../util/temp-suffix.js';
+import { writeFileAtomic } from '../platform/atomic-file.js';
 
 /** Binaries remembered at most: the oldest are forgotten first. */
 const MAX_ENTRIES = 16;
@@ -72,18 +72,12 @@ export function versionMemo(file: string, binary: string): VersionMemo {
     delete entries[binary];
     const kept = Object.entries(entries).slice(-(MAX_ENTRIES - 1));
     if (line !== undefined) kept.push([binary, { identity: identity!, line }]);
-    const staging = `${file}.${tempSuffix()}.tmp`;
     try {
       mkdirSync(dirname(file), { recursive: true });
-      writeFileSync(staging, JSON.stringify(Object.fromEntries(kept)), { flag: 'wx' });
-      renameSync(staging, file);
+      // Readable by every user of a shared installation, as the code caches beside it are.
+      writeFileAtomic(file, JSON.stringify(Object.fromEntries(kept)), 0o644);
     } catch {
       // A read-only installation keeps nothing: every start waits for --version, as without a memo.
-      try {
-        rmSync(staging, { force: true });
-      } catch {
-        // Its directory could not be made either.
-      }
     }
   };
   return {

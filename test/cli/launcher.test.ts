@@ -12,7 +12,6 @@ import { cliCodeCacheFile, ENVOY_VERSIONS_FILE } from '../../src/cli/launcher.js
 
 const cacheName = (command: 'run' | 'cli', bundleDir: string) => basename(cliCodeCacheFile(bundleDir, command)!);
 
-
 /** The code caches in a bundle dir; the memo of Envoy's `--version` output lives there too. */
 const codeCaches = (bundleDir: string): string[] =>
   existsSync(join(bundleDir, 'code-cache')) ? readdirSync(join(bundleDir, 'code-cache')).filter((name) => name !== ENVOY_VERSIONS_FILE) : [];

@@ -1,18 +1,14 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { fileURLToPath } from 'node:url';
-import { ENVOY_VERSIONS_FILE } from '../../src/cli/launcher.js';
 import { join } from 'node:path';
+import { ENVOY_VERSIONS_FILE } from '../../src/cli/launcher.js';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { defaultBootstrapYaml } from '../doubles/kuma-cp-double.js';
 import { cleanupTempDirs } from '../support/tmp.js';
 import { runKumaDp, withTakenPort } from '../support/kuma-dp.js';
 import { waitFor } from '../support/wait.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
-
-/** The launcher keeps the memo beside the bundle's code caches (src/cli/launcher.ts). */
-const MEMO_FILE = fileURLToPath(new URL(`../../bundle/code-cache/${ENVOY_VERSIONS_FILE}`, import.meta.url));
-const remembered = (binary: string): string | undefined => (JSON.parse(readFileSync(MEMO_FILE, 'utf8')) as Record<string, { line: string }>)[binary]?.line;
+import { packageCopy, type PackageCopy } from '../support/package-copy.js';
 
 const envoyVersionOf = (body: Record<string, unknown> | undefined): string => (body!.version as { envoy: { version: string } }).envoy.version;
 
@@ -22,7 +18,10 @@ const envoyVersionOf = (body: Record<string, unknown> | undefined): string => (b
  */
 describe("kuma-dp run: the bootstrap request with the version Envoy printed the last time", function () {
   let fx: RunFixture;
+  // A package of each test's own: the memo it writes beside the bundle is not the checkout's.
+  let pkg: PackageCopy;
   beforeEach(async () => {
+    pkg = packageCopy();
     // Each bootstrap says which version it was asked for: the one Envoy got is then known.
     fx = await runFixture({ cp: { bootstrapForRequest: (rec) => `${defaultBootstrapYaml(rec.body)}\n# for Envoy ${envoyVersionOf(rec.body)}\n` } });
   });
@@ -31,11 +30,15 @@ describe("kuma-dp run: the bootstrap request with the version Envoy printed the 
   });
   after(cleanupTempDirs);
 
+  /** The launcher keeps the memo beside the bundle's code caches (src/cli/launcher.ts). */
+  const remembered = (binary: string): string | undefined =>
+    (JSON.parse(readFileSync(join(pkg.bundleDir, 'code-cache', ENVOY_VERSIONS_FILE), 'utf8')) as Record<string, { line: string }>)[binary]?.line;
+
   const versionAnswers = () => eventsOf(fx.record(), 'early-exit').filter((e) => e.argv.includes('--version'));
 
   /** One run until its Envoy is live, then SIGTERM; returns its stderr. */
   async function runUntilLive(env: NodeJS.ProcessEnv, live: number): Promise<string> {
-    const dp = fx.start([], { env });
+    const dp = fx.start([], { bin: pkg.bin, env });
     await fx.waitLive(dp, live);
     dp.signal('SIGTERM');
     expect((await dp.waitForExit()).code, dp.stderr()).to.equal(0);
@@ -53,7 +56,7 @@ describe("kuma-dp run: the bootstrap request with the version Envoy printed the 
     expect(fx.cp.requests[0]!.t, 'the first time, the request waits for the answer').to.be.at.least(versionAnswers()[0]!.t);
 
     const gate = gated();
-    const dp = fx.start([], { env: gate.env });
+    const dp = fx.start([], { bin: pkg.bin, env: gate.env });
     await waitFor(() => fx.cp.requests.length >= 2, { timeoutMs: 15_000, what: 'the request of the second run, --version still unanswered' });
     gate.open();
     await fx.waitLive(dp, 2);
@@ -69,7 +72,7 @@ describe("kuma-dp run: the bootstrap request with the version Envoy printed the 
   it('asks again when --version prints another version than the last time, and Envoy gets that bootstrap', async () => {
     await runUntilLive({}, 1);
     const gate = gated();
-    const dp = fx.start([], { env: { ...gate.env, ENVOY_DOUBLE_VERSION: '1.34.2' } });
+    const dp = fx.start([], { bin: pkg.bin, env: { ...gate.env, ENVOY_DOUBLE_VERSION: '1.34.2' } });
     await waitFor(() => fx.cp.requests.length >= 2, { timeoutMs: 15_000, what: 'the request with the recalled version' });
     gate.open();
     await fx.waitLive(dp, 2);
@@ -85,7 +88,7 @@ describe("kuma-dp run: the bootstrap request with the version Envoy printed the 
     // The control plane fails every request from here on: only a new request can carry 1.34.2.
     fx.cp.setScript(Array.from({ length: 1000 }, () => ({ status: 503 })));
     const gate = gated();
-    const dp = fx.start([], { env: { ...gate.env, ENVOY_DOUBLE_VERSION: '1.34.2', KUMA_CONTROL_PLANE_RETRY_BACKOFF: '50ms', KUMA_CONTROL_PLANE_RETRY_MAX_DURATION: '5m' } });
+    const dp = fx.start([], { bin: pkg.bin, env: { ...gate.env, ENVOY_DOUBLE_VERSION: '1.34.2', KUMA_CONTROL_PLANE_RETRY_BACKOFF: '50ms', KUMA_CONTROL_PLANE_RETRY_MAX_DURATION: '5m' } });
     await waitFor(() => fx.cp.requests.length >= 3, { timeoutMs: 15_000, what: 'the recalled version retried' });
     gate.open();
     await waitFor(() => fx.cp.requests.some((r) => envoyVersionOf(r.body) === '1.34.2'), { timeoutMs: 5000, what: 'a request with the version --version printed' });
@@ -103,6 +106,7 @@ describe("kuma-dp run: the bootstrap request with the version Envoy printed the 
     fx.cp.setScript(Array.from({ length: 1000 }, () => ({ status: 503 })));
     const gate = gated();
     const dp = fx.start([], {
+      bin: pkg.bin,
       env: { ...gate.env, ENVOY_DOUBLE_VERSION: 'not-a-release', KUMA_CONTROL_PLANE_RETRY_BACKOFF: '50ms', KUMA_CONTROL_PLANE_RETRY_MAX_DURATION: '5m' },
     });
     await waitFor(() => fx.cp.requests.length >= 3, { timeoutMs: 15_000, what: 'the recalled version retried' });
@@ -116,7 +120,7 @@ describe("kuma-dp run: the bootstrap request with the version Envoy printed the 
   it('forgets a binary whose --version failed, and remembers one that answers again', async () => {
     await runUntilLive({}, 1);
     expect(remembered(fx.envoyPath), 'after a good start').to.include('/1.34.1/');
-    const failed = await runKumaDp(fx.args(), { env: { ...fx.env, ENVOY_DOUBLE_VERSION_FAIL: 'error while loading shared libraries' } });
+    const failed = await runKumaDp(fx.args(), { bin: pkg.bin, env: { ...fx.env, ENVOY_DOUBLE_VERSION_FAIL: 'error while loading shared libraries' } });
     expect(failed.code, failed.stderr).to.equal(2);
     expect(failed.stderr).to.include('error while loading shared libraries');
     expect(remembered(fx.envoyPath), 'after a failed --version').to.equal(undefined);
@@ -127,7 +131,7 @@ describe("kuma-dp run: the bootstrap request with the version Envoy printed the 
   it('a failing --version is still the one line when the readiness port is taken too, as when --version is awaited first', async () => {
     await runUntilLive({}, 1);
     await withTakenPort(fx.readinessPort, async () => {
-      const result = await runKumaDp(fx.args(), { env: { ...fx.env, ENVOY_DOUBLE_VERSION_FAIL: 'error while loading shared libraries' } });
+      const result = await runKumaDp(fx.args(), { bin: pkg.bin, env: { ...fx.env, ENVOY_DOUBLE_VERSION_FAIL: 'error while loading shared libraries' } });
       expect(result.code, result.stderr).to.equal(2);
       const errors = result.stderr.split('\n').filter((line) => line.startsWith('Error: '));
       expect(errors).to.have.length(1);

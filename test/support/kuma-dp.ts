@@ -137,7 +137,6 @@ export function processGone(pid: number): boolean {
   }
 }
 
-
 /** Runs `check` while something else listens on the port, and lets the port go after. */
 export async function withTakenPort(port: number, check: () => Promise<void>): Promise<void> {
   const squatter = createServer();
