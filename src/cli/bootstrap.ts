@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileAsync } from '../platform/fs-async.js';
 import { Command } from 'commander';
 import { ConfigError, KumaDpError } from '../errors.js';
 import { fsErrorReason } from '../platform/fs-errors.js';
@@ -31,7 +31,7 @@ function validateCommand(): Command {
     .action(async (file: string) => {
       let text: string;
       try {
-        text = await readFile(file, 'utf8');
+        text = await readFileAsync(file, 'utf8');
       } catch (err) {
         throw new ConfigError(`cannot read bootstrap file ${file}: ${fsErrorReason(err)}`, { hint: 'pass the path of a bootstrap YAML or JSON file' });
       }

@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import { LOG_FORMATS, LOG_LEVELS, Logger, type LogFormat, type LogLevel } from '../logging/logger.js';
+import { colorWanted, loadColors, LOG_FORMATS, LOG_LEVELS, Logger, type LogFormat, type LogLevel } from '../logging/logger.js';
 import { ConfigError } from '../errors.js';
 import type { EarlyStart } from './early-start.js';
 
@@ -24,7 +24,7 @@ export interface CliContext {
  * `announceLogFile`: say on stdout where the logs go, as kuma-dp does for `run`; commands whose
  * stdout is their answer (`envoy which`, `bootstrap generate`) stay clean for `$(...)`.
  */
-export function createContext(options: RootOptions, env: NodeJS.ProcessEnv, selfPath: string, announceLogFile: boolean, early: EarlyStart = {}): CliContext {
+export async function createContext(options: RootOptions, env: NodeJS.ProcessEnv, selfPath: string, announceLogFile: boolean, early: EarlyStart = {}): Promise<CliContext> {
   const problems: string[] = [];
   const logLevel = (options.logLevel ?? 'info') as LogLevel;
   if (!LOG_LEVELS.includes(logLevel)) problems.push(`unknown log level "${options.logLevel}" (--log-level); use off, info or debug`);
@@ -33,9 +33,10 @@ export function createContext(options: RootOptions, env: NodeJS.ProcessEnv, self
   if (problems.length) throw new ConfigError(problems.join('; '));
   const outputPath = options.logOutputPath ? resolve(options.logOutputPath) : undefined;
   if (outputPath && announceLogFile) process.stdout.write(`kuma-dp: logs will be stored in "${outputPath}"\n`);
+  const colors = logFormat === 'text' && !outputPath && colorWanted(process.stderr, env) ? await loadColors() : undefined;
   let logger: Logger;
   try {
-    logger = Logger.create({ level: logLevel, format: logFormat, outputPath });
+    logger = Logger.create({ level: logLevel, format: logFormat, outputPath, colors });
   } catch (err) {
     throw new ConfigError(`cannot open --log-output-path ${outputPath}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, {
       hint: 'point it at a writable file',

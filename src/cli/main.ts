@@ -18,7 +18,7 @@ interface Refusal {
   command?: Command;
 }
 
-function buildProgram(onResult: (result: CommandResult) => void, refusal: Refusal, early: EarlyStart): Command {
+function buildProgram(argv: readonly string[], onResult: (result: CommandResult) => void, refusal: Refusal, early: EarlyStart): Command {
   let ctx: CliContext | undefined;
   const program = new Command('kuma-dp')
     .description('Data plane wrapper of the Kuma service mesh: runs and supervises Envoy')
@@ -27,17 +27,24 @@ function buildProgram(onResult: (result: CommandResult) => void, refusal: Refusa
     .option('--log-output-path <file>', "write kuma-dp's own logs to this file instead of stderr")
     .showHelpAfterError(false)
     .exitOverride();
-  const context = (announceLogFile = false) => {
-    ctx ??= createContext(program.opts<RootOptions>(), process.env, SELF_PATH, announceLogFile, early);
-    return ctx;
-  };
   // Root flags are checked for every command, even those that log nothing.
-  program.hook('preAction', (_program, action) => void context(action.name() === 'run'));
-  program.addCommand(runCommand(context, onResult));
-  program.addCommand(waitCommand(context));
-  program.addCommand(versionCommand());
-  program.addCommand(envoyCommand({ logger: () => context().logger }));
-  program.addCommand(bootstrapCommand(context));
+  program.hook('preAction', async (_program, action) => {
+    ctx = await createContext(program.opts<RootOptions>(), process.env, SELF_PATH, action.name() === 'run', early);
+  });
+  // Commands ask for it in their actions, which run after the hook.
+  const context = () => ctx!;
+  const commands: Record<string, () => Command> = {
+    run: () => runCommand(context, onResult),
+    wait: () => waitCommand(context),
+    version: () => versionCommand(),
+    envoy: () => envoyCommand({ logger: () => context().logger }),
+    bootstrap: () => bootstrapCommand(context),
+  };
+  // Building every command and its flags costs `run` ~3 ms of each start; the one named is enough,
+  // unless the root itself is asked for help or has to name the commands.
+  const named = namedCommand(argv.slice(2));
+  const only = named !== undefined && Object.hasOwn(commands, named) ? named : undefined;
+  for (const [name, build] of Object.entries(commands)) if (only === undefined || only === name) program.addCommand(build());
   const quiet = (cmd: Command) => {
     cmd
       .exitOverride((err) => {
@@ -49,6 +56,23 @@ function buildProgram(onResult: (result: CommandResult) => void, refusal: Refusa
   };
   quiet(program);
   return program;
+}
+
+/** Root flags that take a value as the next argument. */
+const ROOT_VALUE_FLAGS = new Set(['--log-level', '--log-format', '--log-output-path']);
+
+/**
+ * The first argument that is no root flag or its value; undefined when a root `--help`, a
+ * misspelt flag or a missing command needs the whole program (an unknown name does too).
+ */
+function namedCommand(args: readonly string[]): string | undefined {
+  for (let i = 0; i < args.length; i++) {
+    const arg = args[i]!;
+    if (!arg.startsWith('-')) return arg;
+    if (ROOT_VALUE_FLAGS.has(arg)) i++;
+    else if (!ROOT_VALUE_FLAGS.has(arg.split('=')[0]!)) return undefined;
+  }
+  return undefined;
 }
 
 function commandPath(cmd: Command | undefined): string {
@@ -82,7 +106,7 @@ export async function main(argv: string[], early: EarlyStart = {}): Promise<void
   process.on('unhandledRejection', bug);
   let result: CommandResult | undefined;
   const refusal: Refusal = {};
-  const program = buildProgram((r) => (result = r), refusal, early);
+  const program = buildProgram(argv, (r) => (result = r), refusal, early);
   if (argv.length <= 2) {
     program.outputHelp();
     return;

@@ -1,7 +1,7 @@
 import { readFileSync, statSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
 import Mustache from 'mustache';
 import { parse as parseYaml } from 'yaml';
+import { readFileAsync } from '../platform/fs-async.js';
 import { fsErrorReason } from '../platform/fs-errors.js';
 import { goJsonStringify } from '../bootstrap/remote/go-json.js';
 import { ConfigError } from '../errors.js';
@@ -174,7 +174,7 @@ export async function readTemplateSource(options: TemplateSourceOptions): Promis
       // A regular file is read at once, with no thread-pool round trip on the way to Envoy's
       // start; a pipe (`--dataplane-file <(…)`) may wait for its writer, and signals must still be
       // handled meanwhile.
-      text = statSync(options.file).isFile() ? readFileSync(options.file, 'utf8') : await readFile(options.file, 'utf8');
+      text = statSync(options.file).isFile() ? readFileSync(options.file, 'utf8') : await readFileAsync(options.file, 'utf8');
     } catch (err) {
       throw new ConfigError(`could not read the Dataplane template ${options.file}: ${fsErrorReason(err)}`, {
         hint: 'fix the path given to --dataplane-file (KUMA_DATAPLANE_RUNTIME_RESOURCE_PATH)',

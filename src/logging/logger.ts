@@ -1,5 +1,5 @@
 import { openSync, writeSync } from 'node:fs';
-import { Chalk, type ChalkInstance } from 'chalk';
+import type { ChalkInstance } from 'chalk';
 
 export type LogLevel = 'off' | 'info' | 'debug';
 export type LogFormat = 'text' | 'json';
@@ -14,14 +14,16 @@ export interface LoggerOptions {
   format: LogFormat;
   /** Our own log lines go here; a path from --log-output-path, else stderr. */
   outputPath?: string | undefined;
-  /** Overrides TTY/NO_COLOR detection (tests). */
-  color?: boolean;
+  /** ANSI colours for text lines (loadColors()); without them, plain text. */
+  colors?: ChalkInstance | undefined;
   now?: () => Date;
 }
 
 interface Sink {
   write(line: string): void;
 }
+
+const PLAIN_LEVELS: Record<Severity, string> = { debug: 'DEBUG', info: 'INFO', warn: 'WARN', error: 'ERROR' };
 
 const SEVERITY_RANK: Record<Severity, number> = { debug: 0, info: 1, warn: 2, error: 3 };
 
@@ -59,6 +61,15 @@ function fileSink(path: string): Sink {
   };
 }
 
+/**
+ * chalk, loaded only for a terminal that wants colours: evaluating it costs every start ~1.5 ms,
+ * and under systemd, in a container or in a pod, stderr is no terminal.
+ */
+export async function loadColors(): Promise<ChalkInstance> {
+  const { Chalk } = await import('chalk');
+  return new Chalk({ level: 1 });
+}
+
 export function colorWanted(stream: NodeJS.WriteStream, env: NodeJS.ProcessEnv = process.env): boolean {
   if (env.NO_COLOR !== undefined && env.NO_COLOR !== '') return false;
   if (env.FORCE_COLOR !== undefined && env.FORCE_COLOR !== '0') return true;
@@ -78,7 +89,6 @@ function renderValue(value: unknown): string {
  */
 export class Logger {
   private readonly threshold: number;
-  private readonly chalk: ChalkInstance;
 
   private constructor(
     private readonly options: LoggerOptions,
@@ -86,8 +96,6 @@ export class Logger {
     readonly name: string,
   ) {
     this.threshold = options.level === 'off' ? Infinity : options.level === 'debug' ? 0 : 1;
-    const color = options.format === 'text' && (options.color ?? (options.outputPath ? false : colorWanted(process.stderr)));
-    this.chalk = new Chalk({ level: color ? 1 : 0 });
   }
 
   static create(options: LoggerOptions, name = 'kuma-dp'): Logger {
@@ -142,10 +150,10 @@ export class Logger {
       }
       return `${JSON.stringify(record)}\n`;
     }
-    const c = this.chalk;
-    const level = { debug: c.gray('DEBUG'), info: c.cyan('INFO'), warn: c.yellow('WARN'), error: c.red('ERROR') }[severity];
+    const c = this.options.colors;
+    const level = c ? { debug: c.gray('DEBUG'), info: c.cyan('INFO'), warn: c.yellow('WARN'), error: c.red('ERROR') }[severity] : PLAIN_LEVELS[severity];
     const kv = Object.entries(fields)
-      .map(([key, value]) => `${c.dim(`${key}=`)}${renderValue(value)}`)
+      .map(([key, value]) => `${c ? c.dim(`${key}=`) : `${key}=`}${renderValue(value)}`)
       .join(' ');
     return `${time}\t${level}\t${this.name}\t${message}${kv ? `\t${kv}` : ''}\n`;
   }

@@ -1,4 +1,4 @@
-import { mkdtemp, rm, stat } from 'node:fs/promises';
+import { mkdtempAsync, rmAsync, statAsync } from './fs-async.js';
 import { dirname, join } from 'node:path';
 import { getSystemErrorMap } from 'node:util';
 
@@ -9,10 +9,10 @@ import { getSystemErrorMap } from 'node:util';
 export async function realCause(path: string, err: NodeJS.ErrnoException): Promise<NodeJS.ErrnoException> {
   if (err.code !== 'ENOENT') return err;
   for (let dir = dirname(path); ; dir = dirname(dir)) {
-    const exists = await stat(dir).then(() => true, () => false);
+    const exists = await statAsync(dir).then(() => true, () => false);
     if (exists) {
       try {
-        await rm(await mkdtemp(join(dir, '.kuma-dp-probe-')), { recursive: true });
+        await rmAsync(await mkdtempAsync(join(dir, '.kuma-dp-probe-')), { recursive: true });
         return err;
       } catch (probeErr) {
         return probeErr as NodeJS.ErrnoException;

@@ -1,5 +1,5 @@
 import { readFileSync, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rmAsync } from './fs-async.js';
 import { join } from 'node:path';
 import { BOOTSTRAP_FILE_NAME } from '../bootstrap/file.js';
 import { writeFileAtomic } from './atomic-file.js';
@@ -46,7 +46,7 @@ export async function writePidFile(workDir: string, pid: number, configPath: str
 }
 
 export async function removePidFile(workDir: string): Promise<void> {
-  await rm(join(workDir, PID_FILE), { force: true });
+  await rmAsync(join(workDir, PID_FILE), { force: true });
 }
 
 /** The pid of a still-running Envoy recorded in the work dir, when it really is that process. */

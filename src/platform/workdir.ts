@@ -1,5 +1,5 @@
 import { accessSync, chmodSync, constants, mkdirSync, mkdtempSync, rmdirSync, statSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { rmAsync } from './fs-async.js';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { ConfigError } from '../errors.js';
@@ -20,7 +20,7 @@ export async function prepareWorkDir(explicit: string | undefined, origin = '--w
   if (!explicit) {
     const path = mkdtempSync(join(tmpdir(), 'kuma-dp-'));
     chmodSync(path, 0o711);
-    return { path, temporary: true, cleanup: () => rm(path, { recursive: true, force: true }) };
+    return { path, temporary: true, cleanup: () => rmAsync(path, { recursive: true, force: true }) };
   }
   const path = resolve(explicit);
   try {

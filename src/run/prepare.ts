@@ -1,4 +1,4 @@
-import { readFile } from 'node:fs/promises';
+import { readFileAsync } from '../platform/fs-async.js';
 import { dirname } from 'node:path';
 import { ConfigError } from '../errors.js';
 import type { Logger } from '../logging/logger.js';
@@ -83,7 +83,7 @@ async function readCaCert(ctx: PrepareContext): Promise<string | undefined> {
   if (fromEnv) return fromEnv;
   if (!ctx.settings.caCertFile) return undefined;
   try {
-    return await readFile(ctx.settings.caCertFile, 'utf8');
+    return await readFileAsync(ctx.settings.caCertFile, 'utf8');
   } catch (err) {
     throw new ConfigError(`cannot read the control plane CA --ca-cert-file ${ctx.settings.caCertFile}: ${fsErrorReason(err)}`, {
       hint: 'point --ca-cert-file at a readable PEM file',

@@ -56,7 +56,7 @@ const body = (token = SECRET_TOKEN) => async () => serializeBootstrapRequest(bui
 function fileLogger(): { logger: Logger; text: () => string } {
   const path = join(makeTempDir('remote-log'), 'kuma-dp.log');
   writeFileSync(path, '');
-  return { logger: Logger.create({ level: 'debug', format: 'text', outputPath: path, color: false }), text: () => readFileSync(path, 'utf8') };
+  return { logger: Logger.create({ level: 'debug', format: 'text', outputPath: path }), text: () => readFileSync(path, 'utf8') };
 }
 
 /** A closed loopback port: connecting to it is refused. */

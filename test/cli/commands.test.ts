@@ -12,6 +12,17 @@ describe('kuma-dp version, wait and the root command', function () {
     expect(result.stdout).to.include('Usage: kuma-dp');
   });
 
+  it('builds only the command named, yet every way of asking for help sees them all', async () => {
+    const env = { env: { PATH: process.env.PATH, COLUMNS: '100' } };
+    const rootHelp = (await runKumaDp(['--help'], env)).stdout;
+    for (const name of ['run', 'wait', 'version', 'envoy', 'bootstrap']) expect(rootHelp).to.match(new RegExp(`^  ${name}\\b`, 'm'));
+    expect((await runKumaDp(['help'], env)).stdout).to.equal(rootHelp);
+    const runHelp = (await runKumaDp(['run', '--help'], env)).stdout;
+    expect(runHelp).to.include('--cp-address');
+    expect((await runKumaDp(['help', 'run'], env)).stdout).to.equal(runHelp);
+    expect((await runKumaDp(['--log-level', 'debug', '--log-format=json', 'run', '--help'], env)).stdout, 'root flags before the command').to.equal(runHelp);
+  });
+
   it('version prints "<product>: <version>", and -a the build details', async () => {
     const short = await runKumaDp(['version']);
     expect(short.stdout).to.equal(`Kuma DP: ${buildInfo().version}\n`);

@@ -314,7 +314,7 @@ describe('envoy install: downloads from a loopback mirror', function () {
     const requests = mirror.requests.length;
     const log = join(makeTempDir('kdp-dl-log'), 'kuma-dp.log');
     writeFileSync(log, '');
-    const warnLogger = Logger.create({ level: 'debug', format: 'text', outputPath: log, color: false });
+    const warnLogger = Logger.create({ level: 'debug', format: 'text', outputPath: log });
     const err = await rejectionOf(downloadFile(url, dest, { tuning: s.download, logger: warnLogger }, { start: () => {}, advance: () => {} }), KumaDpError);
     expect(err.line).to.equal(`cannot write ${dest}: no such file or directory (ENOENT); free space in the Envoy cache or set KUMA_DP_CACHE_DIR to another filesystem`);
     expect(mirror.requests.length, 'no request').to.equal(requests);

@@ -8,7 +8,7 @@ import { cleanupTempDirs } from '../support/tmp.js';
 import { getReady, KUMA_DP_BIN } from '../support/kuma-dp.js';
 import { runFixture, type RunFixture } from '../support/run-fixture.js';
 import { LINE_CONTINUES_MARKER } from '../../src/logging/relay.js';
-import { colorWanted, Logger } from '../../src/logging/logger.js';
+import { colorWanted, loadColors, Logger } from '../../src/logging/logger.js';
 import { adminCalls, entries, jsonLog, killLeftovers, start, track } from './support.js';
 
 const ESC = '\u001b[';
@@ -153,6 +153,18 @@ describe("logs: ours on stderr, Envoy's through the relay", function () {
     });
   }
 
+  it('colours its own text lines on stderr when FORCE_COLOR asks for them, and only then', async () => {
+    for (const [env, coloured] of [[{ FORCE_COLOR: '1' }, true], [{}, false]] as const) {
+      const dp = start(fx, [], { env });
+      await waitFor(() => dp.stderr().includes('Envoy is live'), { timeoutMs: 20_000, what: `Envoy is live; stderr:\n${dp.stderr()}` });
+      dp.signal('SIGTERM');
+      expect((await dp.waitForExit()).code).to.equal(0);
+      const live = dp.stderr().split('\n').find((line) => line.includes('Envoy is live'))!;
+      if (coloured) expect(live, 'the level in cyan').to.include(`${ESC}36mINFO${ESC}39m`);
+      else expect(live).not.to.include(ESC);
+    }
+  });
+
   it('--log-output-path writes our own lines to the file, none to stderr', async () => {
     const path = join(fx.dir, 'kuma-dp.log');
     const dp = start(fx, ['--log-output-path', path]);
@@ -178,9 +190,10 @@ describe("logs: ours on stderr, Envoy's through the relay", function () {
       expect(colorWanted(tty, { NO_COLOR: '' }), 'an empty NO_COLOR does not count').to.equal(true);
     });
 
-    it('text lines carry ANSI colours only when asked; JSON never', () => {
+    it('text lines carry ANSI colours only when asked; JSON never', async () => {
+      const colors = await loadColors();
       const render = (format: 'text' | 'json', color: boolean) =>
-        Logger.create({ level: 'off', format, color }).render('warn', 'drain', { pid: 1 });
+        Logger.create({ level: 'off', format, colors: color ? colors : undefined }).render('warn', 'drain', { pid: 1 });
       expect(render('text', true)).to.include(ESC);
       expect(render('text', false)).not.to.include(ESC);
       expect(render('json', true)).not.to.include(ESC);

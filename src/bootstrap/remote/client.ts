@@ -1,5 +1,4 @@
 import http from 'node:http';
-import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { formatDuration } from '../../config/duration.js';
 import { ConfigError, ExitCode, KumaDpError } from '../../errors.js';

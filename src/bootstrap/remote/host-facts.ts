@@ -1,4 +1,4 @@
-import { readFile, stat, statfs } from 'node:fs/promises';
+import { readFileAsync, statAsync, statfsAsync } from '../../platform/fs-async.js';
 import { networkInterfaces } from 'node:os';
 import { join } from 'node:path';
 
@@ -16,7 +16,7 @@ export const SYSTEM_CA_BUNDLE_PATHS: readonly string[] = [
 export async function detectSystemCaPath(candidates: readonly string[] = SYSTEM_CA_BUNDLE_PATHS): Promise<string> {
   for (const path of candidates) {
     try {
-      await stat(path);
+      await statAsync(path);
       return path;
     } catch {
       // Not on this distribution; try the next one.
@@ -45,7 +45,7 @@ const CGROUP2_SUPER_MAGIC = 0x63677270;
 
 async function isCgroup2(path: string): Promise<boolean> {
   try {
-    return (await statfs(path)).type === CGROUP2_SUPER_MAGIC;
+    return (await statfsAsync(path)).type === CGROUP2_SUPER_MAGIC;
   } catch {
     return false;
   }
@@ -53,7 +53,7 @@ async function isCgroup2(path: string): Promise<boolean> {
 
 async function readBytes(path: string): Promise<number> {
   try {
-    const text = (await readFile(path, 'utf8')).trim();
+    const text = (await readFileAsync(path, 'utf8')).trim();
     if (!/^\d+$/.test(text)) return 0; // "max" means no limit
     const value = Number(text);
     // cgroup v1 writes "no limit" as a page-rounded 2^63; it does not fit a JSON number exactly.
@@ -75,7 +75,7 @@ export async function detectMaxMemoryBytes(
 ): Promise<number> {
   if (platform !== 'linux') return 0;
   try {
-    await statfs(cgroupRoot);
+    await statfsAsync(cgroupRoot);
   } catch {
     return 0;
   }
