@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Command } from 'commander';
-import { parse } from 'yaml';
+import { load as parse } from 'js-yaml';
 import { PINNED_ENVOY_VERSION } from '../src/version.js';
 import { installEnvoyDouble } from '../test/doubles/envoy-binary.js';
 import { waitFor } from '../test/support/wait.js';

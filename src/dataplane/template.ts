@@ -1,9 +1,9 @@
 import { readFileSync, statSync } from 'node:fs';
 import Mustache from 'mustache';
-import { parse as parseYaml } from 'yaml';
 import { readFileAsync } from '../platform/fs-async.js';
 import { fsErrorReason } from '../platform/fs-errors.js';
 import { goJsonStringify } from '../bootstrap/remote/go-json.js';
+import { parseYaml } from '../bootstrap/schema/yaml.js';
 import { ConfigError } from '../errors.js';
 import { isRecord } from '../util/is-record.js';
 
@@ -194,14 +194,11 @@ function parseDocument(text: string, source: string): unknown {
       // Not strict JSON; YAML is a superset for everything else a template may contain.
     }
   }
-  try {
-    return parseYaml(text);
-  } catch (err) {
-    const detail = (err as Error).message.split('\n', 1)[0]!.replace(/:$/, '');
-    throw new ConfigError(`the Dataplane template from ${source} is not valid YAML or JSON: ${detail}`, {
-      hint: 'check the template after variable substitution (it is logged as "rendered resource" at info)',
-    });
-  }
+  const parsed = parseYaml(text);
+  if ('value' in parsed) return parsed.value;
+  throw new ConfigError(`the Dataplane template from ${source} is not valid YAML or JSON: ${parsed.error}`, {
+    hint: 'check the template after variable substitution (it is logged as "rendered resource" at info)',
+  });
 }
 
 function checkIdentifier(field: string, value: unknown, pattern: RegExp, message: string, problems: string[]): string {

@@ -1,7 +1,7 @@
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { parse } from 'yaml';
+import { load as parse } from 'js-yaml';
 import { DEFAULT_TEMPLATE_PATH, generateLocalBootstrap, type LocalBootstrapInput } from '../../src/bootstrap/local/generate.js';
 import { validateBootstrapYaml } from '../../src/bootstrap/schema/validate.js';
 import { ConfigError, ExitCode } from '../../src/errors.js';

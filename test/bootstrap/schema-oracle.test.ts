@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { createFileRegistry, fromBinary, fromJson, toJson, type DescMessage, type FileRegistry, type JsonValue } from '@bufbuild/protobuf';
 import { FileDescriptorSetSchema } from '@bufbuild/protobuf/wkt';
 import { expect } from 'chai';
-import { parse } from 'yaml';
+import { load as parse } from 'js-yaml';
 import { renderLocalBootstrap, type LocalBootstrapInput } from '../../src/bootstrap/local/generate.js';
 import { readProtoJson } from '../../src/bootstrap/schema/proto-json.js';
 import { BOOTSTRAP_TYPE, bootstrapRuleProblems } from '../../src/bootstrap/schema/rules.js';

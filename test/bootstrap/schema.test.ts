@@ -1,7 +1,8 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parse } from 'yaml';
+import { load as parse } from 'js-yaml';
+import { parseYaml } from '../../src/bootstrap/schema/yaml.js';
 import { KumaDpError } from '../../src/errors.js';
 import { readProtoJson } from '../../src/bootstrap/schema/proto-json.js';
 import { BOOTSTRAP_TYPE } from '../../src/bootstrap/schema/rules.js';
@@ -161,6 +162,14 @@ describe('bootstrap schema validation', function () {
     it('a duplicate YAML key', function () {
       const problems = problemsOf(validateBootstrapYaml('node: {}\nnode: {}\n', 'dup.yaml'));
       expect(problems[0]!.path).to.equal('(yaml)');
+    });
+
+    it('reads YAML with the 1.2 core schema: one document, each key once, no unknown tags', function () {
+      const value = parseYaml('t: 2024-01-01T00:00:00Z\nb: on\nn: 0o17\nq: "9901"\n<<: {a: 1}\n');
+      expect(value).to.deep.equal({ value: { t: '2024-01-01T00:00:00Z', b: 'on', n: 15, q: '9901', '<<': { a: 1 } } });
+      expect(parseYaml('node: {}\nnode: {}\n')).to.deep.equal({ error: 'line 2, column 1: duplicated mapping key' });
+      expect(parseYaml('a: 1\n---\nb: 2\n')).to.have.property('error').that.matches(/single document/);
+      expect(parseYaml('x: !custom y\n')).to.have.property('error').that.matches(/^line 1, column \d+: unknown tag/);
     });
 
     it('a one-line summary naming the source', function () {

@@ -1,7 +1,7 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { parse } from 'yaml';
+import { load as parse } from 'js-yaml';
 import { runKumaDp } from '../support/kuma-dp.js';
 import { useRunFixture } from '../support/run-fixture.js';
 

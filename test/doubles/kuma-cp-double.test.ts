@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { parse } from 'yaml';
+import { load as parse } from 'js-yaml';
 import { startKumaCpDouble, type KumaCpDouble } from './kuma-cp-double.js';
 
 async function post(url: string, body: unknown, headers: Record<string, string> = {}): Promise<{ status: number; text: string }> {

@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type IncomingHttpHeaders, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
-import { stringify } from 'yaml';
+import { dump } from 'js-yaml';
 
 /**
  * A fake kuma-cp DP server answering `POST /bootstrap` the way kuma-cp does (kuma-dp.md section 2).
@@ -120,7 +120,7 @@ export function defaultBootstrapYaml(
       ],
     };
   }
-  return stringify(bootstrap);
+  return dump(bootstrap);
 }
 
 function readBody(req: IncomingMessage): Promise<string> {

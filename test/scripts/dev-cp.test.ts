@@ -4,7 +4,7 @@ import { request as httpRequest } from 'node:http';
 import { request as httpsRequest } from 'node:https';
 import { join } from 'node:path';
 import { expect } from 'chai';
-import { parse } from 'yaml';
+import { load as parse } from 'js-yaml';
 import { startDevControlPlane, type DevControlPlane } from '../../scripts/dev-cp/server.js';
 import { buildSnapshot } from '../../scripts/dev-cp/snapshot.js';
 import { TYPE_URL, unpackAny } from '../../scripts/dev-cp/xds-protos.js';

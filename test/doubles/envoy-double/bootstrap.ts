@@ -46,7 +46,7 @@ async function parseText(text: string, asJson: boolean): Promise<unknown> {
       throw new BootstrapError(`Unable to parse JSON as proto (INVALID_ARGUMENT: ${(err as Error).message})`);
     }
   }
-  const { parse } = await import('yaml');
+  const { load: parse } = await import('js-yaml');
   try {
     return parse(text);
   } catch (err) {
