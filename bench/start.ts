@@ -55,7 +55,7 @@ const PHASES: [RegExp, string][] = [
   [/^received bootstrap configuration/, 'bootstrap (HTTP, YAML, schema)'],
   [/^starting Envoy/, 'to launch (file, setup)'],
 ];
-/** Not a phase: with a recalled version (src/envoy/version-memo.ts) `--version` answers during the bootstrap. */
+/** Not a phase: with a recalled version (src/cli/early-start.ts, src/platform/binary-memo.ts) `--version` answers during the bootstrap. */
 const VERSION_ANSWERED = /^(fetched Envoy version|Envoy version incompatible)/;
 const VERSION_LABEL = '(envoy --version answered at';
 

@@ -1,6 +1,7 @@
+import { join } from 'node:path';
 import { BINARY_PATH_SPEC, ENVOY_VERSION_SPEC, envoyWhich, type LookupPlace } from './envoy-which.js';
 import { startVersionRun, type VersionRun } from '../envoy/version-run.js';
-import { versionMemo } from '../envoy/version-memo.js';
+import { binaryMemo } from '../platform/binary-memo.js';
 import { DATAPLANE_TOKEN_ENV } from '../config/run-flags.js';
 
 /**
@@ -15,29 +16,52 @@ export interface EarlyStart {
    * part of `run` its code cache is for (launcher.ts).
    */
   onEnvoyStarted?: () => void;
+  /** Where whether setpriv has --pdeathsig is remembered (src/platform/pdeathsig.ts), beside the code caches. */
+  setprivMemoFile?: string;
 }
+
+/** In the launcher's memo directory: what Envoy binaries printed for `--version`, by path. */
+export const ENVOY_VERSIONS_FILE = 'envoy-versions.json';
+/** In the launcher's memo directory: the setpriv binaries that have --pdeathsig, by path. */
+export const SETPRIV_PROBES_FILE = 'setpriv-probes.json';
 
 /**
  * The Envoy is guessed from the two flags that choose it and the environment, with `run`'s own
  * lookup. Nothing is reported here: a wrong guess costs one extra `--version` and the CLI runs
  * its own; whatever is wrong with the flags the CLI finds and reports as usual.
  */
-export async function startEarly(args: readonly string[], place: LookupPlace, versionMemoFile?: string): Promise<EarlyStart> {
+export async function startEarly(args: readonly string[], place: LookupPlace, memoDir?: string): Promise<EarlyStart> {
   if (args.includes('--help') || args.includes('-h')) return {};
+  const setprivMemoFile = memoDir === undefined ? undefined : join(memoDir, SETPRIV_PROBES_FILE);
   const env = { ...place.env };
   delete env[DATAPLANE_TOKEN_ENV];
   try {
     const found = await envoyWhich(undefined, { binaryPath: lastValue(args, flagName(BINARY_PATH_SPEC.flags!)), envoyVersion: lastValue(args, flagName(ENVOY_VERSION_SPEC.flags!)) }, place);
-    const memo = versionMemoFile === undefined ? undefined : versionMemo(versionMemoFile, found.path);
+    // What the same, unchanged binary printed the last time: `run` sends its bootstrap request
+    // with it while this --version still runs (src/run/run-dataplane.ts), so start to exec takes
+    // the longer of the two instead of their sum. A guess, never the last word: the request is
+    // sent again when --version disagrees, and a failing --version fails the run as before. A
+    // binary that failed is forgotten: one that cannot run (a missing library, a noexec mount)
+    // must not have a request sent on its behalf at every start of a crash loop.
+    const memo = memoDir === undefined ? undefined : binaryMemo(join(memoDir, ENVOY_VERSIONS_FILE), found.path);
     const run = startVersionRun(found.path, undefined, env);
     if (memo) {
       run.recalled = memo.recalled;
-      void run.output.then(({ error, stdout }) => (error ? memo.forget() : memo.remember(stdout)));
+      void run.output.then(({ error, stdout }) => {
+        const line = versionLine(stdout);
+        if (error || line === undefined) memo.forget();
+        else memo.remember(line);
+      });
     }
-    return { envoyVersion: run };
+    return { envoyVersion: run, setprivMemoFile };
   } catch {
-    return {};
+    return { setprivMemoFile };
   }
+}
+
+/** The line of `--version` output that version.ts reads. */
+function versionLine(stdout: string): string | undefined {
+  return stdout.split('\n').find((text) => text.includes('version:'))?.trim() || undefined;
 }
 
 /** `--binary-path <path>` → `--binary-path`. */

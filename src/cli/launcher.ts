@@ -3,9 +3,6 @@ import { join } from 'node:path';
 import { fastPath } from './fast-path.js';
 import type { EarlyStart } from './early-start.js';
 
-/** What Envoy binaries printed for `--version`, kept beside the code caches (src/envoy/version-memo.ts). */
-export const ENVOY_VERSIONS_FILE = 'envoy-versions.json';
-
 /** scripts/bundle.ts writes the CLI script, and its content hash next to it. */
 export const CLI_SCRIPT = 'main.wrapped.js';
 
@@ -42,7 +39,7 @@ export async function launch(argv: string[], binDir: string): Promise<void> {
   const command = args.includes('run') ? 'run' : 'cli';
   const bundleDir = join(binDir, '..', 'dist', 'bundle');
   const early: EarlyStart =
-    command === 'run' ? await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir }, join(bundleDir, 'code-cache', ENVOY_VERSIONS_FILE)) : {};
+    command === 'run' ? await startEarly(args, { env: process.env, cwd: process.cwd(), selfDir: binDir }, join(bundleDir, 'code-cache')) : {};
   // After the early start: `--version` runs while vm and the CLI load.
   const { requireWithCodeCache } = await import('../platform/code-cache.js');
   const cacheFile = cliCodeCacheFile(bundleDir, command);

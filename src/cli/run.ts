@@ -55,6 +55,7 @@ export function runCommand(context: () => CliContext, done: (result: CommandResu
           selfPath: ctx.selfPath,
           envoyVersionRun: ctx.early.envoyVersion,
           onEnvoyStarted: ctx.early.onEnvoyStarted,
+          setprivMemoFile: ctx.early.setprivMemoFile,
         });
         done(outcome);
       } finally {

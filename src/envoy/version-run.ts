@@ -18,7 +18,7 @@ export interface VersionRun {
   output: Promise<VersionOutput>;
   /** Keeps kuma-dp running until the output is in; until then, a run its flags end exits at once. */
   hold(): void;
-  /** The `version:` line the same, unchanged binary printed the last time (version-memo.ts), if known. */
+  /** The `version:` line the same, unchanged binary printed the last time (the memo in src/cli/early-start.ts), if known. */
   recalled?: string | undefined;
 }
 

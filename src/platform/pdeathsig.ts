@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { binaryMemo } from './binary-memo.js';
 import { findOnPath } from './executables.js';
 
 export interface DeathSignalWrapper {
@@ -8,13 +9,20 @@ export interface DeathSignalWrapper {
   unavailableReason: string | undefined;
 }
 
+/** What binary-memo.ts keeps for a setpriv that passed the probe. */
+const HAS_PDEATHSIG = 'has --pdeathsig';
+
 /**
  * Node has no prctl(PR_SET_PDEATHSIG). util-linux `setpriv --pdeathsig SIGKILL` sets it and then
  * execs Envoy (same pid), so a SIGKILLed kuma-dp takes Envoy with it (supervisors.md §6.4).
  * setpriv older than util-linux 2.33 (and BusyBox's) has no --pdeathsig: it is tried once, by
  * exec'ing itself, so such a host runs Envoy unwrapped with a warning instead of not at all.
+ * With `memoFile`, a setpriv that passed is not tried again while it is the same file, unchanged:
+ * the probe's spawn costs every start ~3 ms of the main thread and a process on the other core.
+ * One that failed is tried at every start (the failure may have been the moment's: ENOMEM, a
+ * timeout).
  */
-export async function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.ProcessEnv): Promise<DeathSignalWrapper> {
+export async function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.ProcessEnv, memoFile?: string): Promise<DeathSignalWrapper> {
   if (platform !== 'linux') {
     return { prefix: [], unavailableReason: `parent-death signal is Linux-only (platform ${platform})` };
   }
@@ -23,6 +31,8 @@ export async function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.
     return { prefix: [], unavailableReason: 'setpriv (util-linux) is not on PATH' };
   }
   const prefix = [setpriv, '--pdeathsig', 'SIGKILL', '--'];
+  const memo = memoFile === undefined ? undefined : binaryMemo(memoFile, setpriv);
+  if (memo?.recalled === HAS_PDEATHSIG) return { prefix, unavailableReason: undefined };
   // Only its exit status counts: no pipes to set up and read on the way to Envoy's exec.
   const works = await new Promise<boolean>((resolve) => {
     try {
@@ -34,5 +44,7 @@ export async function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.
       resolve(false);
     }
   });
+  if (works) memo?.remember(HAS_PDEATHSIG);
+  else memo?.forget();
   return works ? { prefix, unavailableReason: undefined } : { prefix: [], unavailableReason: `${setpriv} does not support --pdeathsig (util-linux 2.33 or later does)` };
 }

@@ -30,8 +30,9 @@ export interface Prepared {
   envoySource: string;
   envoy: EnvoyVersion & { compatible: boolean };
   /**
-   * Set while `envoy` is only what this binary printed the last time (version-memo.ts): its
-   * `--version` still runs, and confirmEnvoyVersion() says what it printed this time.
+   * Set while `envoy` is only what this binary printed the last time (the memo in
+   * src/cli/early-start.ts): its `--version` still runs, and confirmEnvoyVersion() says what it
+   * printed this time.
    */
   envoyRecalled?: Promise<EnvoyVersion> | undefined;
   /** Read while the rest is prepared; only the bootstrap needs them. */

@@ -29,6 +29,8 @@ export interface RunContext extends Omit<PrepareContext, 'signal'> {
   signals: SignalRouter;
   /** Called once, right after the first Envoy has been started (the launcher writes its code cache then). */
   onEnvoyStarted?: (() => void) | undefined;
+  /** Where setpriv's --pdeathsig probe is remembered (platform/pdeathsig.ts); without it, probed at every start. */
+  setprivMemoFile?: string | undefined;
 }
 
 export interface RunOutcome {
@@ -153,7 +155,7 @@ export async function runDataplane(ctx: RunContext): Promise<RunOutcome> {
   let workDir: WorkDir | undefined;
   let readiness: ReadinessServer | undefined;
   let wrapper: Promise<DeathSignalWrapper> | undefined;
-  const deathSignalWrapperOnce = () => (wrapper ??= deathSignalWrapper(process.platform, ctx.env));
+  const deathSignalWrapperOnce = () => (wrapper ??= deathSignalWrapper(process.platform, ctx.env, ctx.setprivMemoFile));
   // What starts Envoy is loaded and probed while kuma-dp would otherwise wait: for Envoy's
   // --version, or else for the control plane's answer. Not sooner: the probe's spawn holds the
   // main thread for ~3 ms, on the way to the bootstrap request. A failure to load is launchEnvoy's

@@ -8,13 +8,13 @@ import { defaultBootstrapYaml } from '../doubles/kuma-cp-double.js';
 import { waitFor } from '../support/wait.js';
 import { writeExecutable } from '../support/executable.js';
 import { shellQuote } from '../doubles/envoy-binary.js';
-import { cliCodeCacheFile, ENVOY_VERSIONS_FILE } from '../../src/cli/launcher.js';
+import { cliCodeCacheFile } from '../../src/cli/launcher.js';
 
 const cacheName = (command: 'run' | 'cli', bundleDir: string) => basename(cliCodeCacheFile(bundleDir, command)!);
 
-/** The code caches in a bundle dir; the memo of Envoy's `--version` output lives there too. */
+/** The code caches in a bundle dir; the memos of what binaries answered (JSON) live there too. */
 const codeCaches = (bundleDir: string): string[] =>
-  existsSync(join(bundleDir, 'code-cache')) ? readdirSync(join(bundleDir, 'code-cache')).filter((name) => name !== ENVOY_VERSIONS_FILE) : [];
+  existsSync(join(bundleDir, 'code-cache')) ? readdirSync(join(bundleDir, 'code-cache')).filter((name) => !name.endsWith('.json')) : [];
 
 describe('bin/kuma-dp launcher: code cache and early start', function () {
   this.timeout(30_000);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { ENVOY_VERSIONS_FILE } from '../../src/cli/launcher.js';
+import { ENVOY_VERSIONS_FILE } from '../../src/cli/early-start.js';
 import { eventsOf } from '../doubles/envoy-record.js';
 import { defaultBootstrapYaml } from '../doubles/kuma-cp-double.js';
 import { cleanupTempDirs } from '../support/tmp.js';
@@ -13,7 +13,7 @@ import { packageCopy, type PackageCopy } from '../support/package-copy.js';
 const envoyVersionOf = (body: Record<string, unknown> | undefined): string => (body!.version as { envoy: { version: string } }).envoy.version;
 
 /**
- * `run` remembers what an Envoy binary printed for `--version` (src/envoy/version-memo.ts) and,
+ * `run` remembers what an Envoy binary printed for `--version` (src/cli/early-start.ts, src/platform/binary-memo.ts) and,
  * for the same unchanged binary, sends the bootstrap request with it while `--version` runs again.
  */
 describe("kuma-dp run: the bootstrap request with the version Envoy printed the last time", function () {

@@ -1,41 +1,36 @@
 import { mkdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '../platform/atomic-file.js';
+import { writeFileAtomic } from './atomic-file.js';
 
 /** Binaries remembered at most: the oldest are forgotten first. */
 const MAX_ENTRIES = 16;
-/** Envoy's `version:` line is ~100 characters; the memo is read before every `run` starts. */
-const MAX_LINE = 512;
+/** An answer is one line (Envoy's `version:` line is ~100 characters); the memo is read before every `run` starts. */
+const MAX_ANSWER = 512;
 
 interface Entry {
-  /** The binary's identity when it printed `line` (identityOf). */
+  /** The binary's identity when it gave `line` (identityOf). */
   identity: string;
-  /** The `version:` line of its output: all that version.ts reads. */
   line: string;
 }
 
 /**
- * What an Envoy binary printed for `--version` the last time, for `run` to send its bootstrap
- * request with while this start's `--version` still runs (src/run/run-dataplane.ts): start to
- * exec becomes the longer of the two instead of their sum. It is a guess, never the last word:
- * the request is sent again when `--version` disagrees, and a failing `--version` fails the run
- * as before. A wrapper script whose answer depends on its environment only costs that request.
+ * What a binary answered the last time kuma-dp asked it something at start-up (Envoy's
+ * `--version`, whether setpriv has `--pdeathsig`), for the next start to go on with instead of
+ * waiting for, or spawning, the same question again. Only while the binary is the same file,
+ * unchanged: rebuilt, touched or replaced, it is asked again. Each memo file holds the answers
+ * to one question.
  */
-export interface VersionMemo {
-  /** The `version:` line remembered for this binary, if the binary is the same file, unchanged, as then. */
+export interface BinaryMemo {
+  /** The answer remembered for this binary, if it is the same file, unchanged, as then. */
   readonly recalled: string | undefined;
-  /** Remembers this run's output; taken at the identity read before `--version` was started. */
-  remember(stdout: string): void;
   /**
-   * Forgets the binary after a failed `--version`: an unchanged binary that cannot run (a missing
-   * library, a noexec mount) must not have a request sent on its behalf at every start of a crash loop.
+   * Remembers this start's answer, under the identity read when the memo was opened (before the
+   * binary was asked): a binary changed meanwhile is asked again next time. An answer over
+   * 512 characters is not kept.
    */
+  remember(answer: string): void;
+  /** Forgets the binary: it failed to answer, and must be asked again. */
   forget(): void;
-}
-
-function versionLine(stdout: string): string | undefined {
-  const line = stdout.split('\n').find((text) => text.includes('version:'))?.trim();
-  return line && line.length <= MAX_LINE ? line : undefined;
 }
 
 /**
@@ -61,8 +56,8 @@ function readEntries(file: string): Record<string, Entry> {
   }
 }
 
-/** The memo kept in `file` for `binary`. Call before starting `--version`: the identity is read now. */
-export function versionMemo(file: string, binary: string): VersionMemo {
+/** The memo kept in `file` for `binary`. Open it before asking the binary: its identity is read now. */
+export function binaryMemo(file: string, binary: string): BinaryMemo {
   const identity = identityOf(binary);
   const entry = identity === undefined ? undefined : readEntries(file)[binary];
   const recalled = entry && entry.identity === identity && typeof entry.line === 'string' ? entry.line : undefined;
@@ -77,15 +72,14 @@ export function versionMemo(file: string, binary: string): VersionMemo {
       // Readable by every user of a shared installation, as the code caches beside it are.
       writeFileAtomic(file, JSON.stringify(Object.fromEntries(kept)), 0o644);
     } catch {
-      // A read-only installation keeps nothing: every start waits for --version, as without a memo.
+      // A read-only installation keeps nothing: every start asks again, as without a memo.
     }
   };
   return {
     recalled,
-    remember(stdout) {
-      const line = versionLine(stdout);
-      if (identity === undefined || line === recalled) return;
-      write(line);
+    remember(answer) {
+      if (identity === undefined || answer === recalled) return;
+      write(answer.length <= MAX_ANSWER ? answer : undefined);
     },
     forget() {
       if (entry !== undefined) write(undefined);
