@@ -1,5 +1,5 @@
-import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
+import { requireBuiltin } from './require-builtin.js';
 
 type Collect = (options?: { type: 'minor' }) => void;
 
@@ -14,6 +14,9 @@ let collect: Collect | null | undefined;
  */
 function gcFunction(): Collect | null {
   if (collect === undefined) {
+    // Not imported: loading node:v8 would hold up the bootstrap request, and execa loads it anyway
+    // while kuma-dp waits for the answer.
+    const { setFlagsFromString } = requireBuiltin<typeof import('node:v8')>('node:v8');
     try {
       setFlagsFromString('--expose-gc');
       try {

@@ -1,4 +1,4 @@
-import { setFlagsFromString } from 'node:v8';
+import { requireBuiltin } from './require-builtin.js';
 
 /**
  * Sets V8 up for what kuma-dp does once Envoy runs: wait, relay Envoy's output, restart it.
@@ -20,6 +20,8 @@ import { setFlagsFromString } from 'node:v8';
  * `--max-opt` is not used: Node.js 24's V8 ignores it once running.
  */
 export function tuneV8ForSupervision(): void {
+  // Not imported: loading node:v8 at start would hold up the bootstrap request.
+  const { setFlagsFromString } = requireBuiltin<typeof import('node:v8')>('node:v8');
   setFlagsFromString('--semi-space-growth-factor=1');
   setFlagsFromString('--no-turbofan');
   setFlagsFromString('--no-maglev');
