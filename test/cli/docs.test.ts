@@ -1,6 +1,9 @@
 import { expect } from 'chai';
+import { execFileSync } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { PACKAGE_ROOT } from '../../src/package-root.js';
 import { README_PATH, withFlagReference } from '../../scripts/update-readme.js';
 import { runKumaDp } from '../support/kuma-dp.js';
 
@@ -15,6 +18,22 @@ describe('documentation stays true', function () {
     expect(withFlagReference(readme) === readme, 'README.md is stale: run `npm run docs`').to.equal(true);
   });
 
+  it('FAULTS.md names only tests that exist, in the files it names', () => {
+    // Every test's full title as mocha sees it, generated ones included; nothing runs.
+    const listing = execFileSync(process.execPath, [join(PACKAGE_ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--dry-run', '--reporter', 'json'], {
+      cwd: PACKAGE_ROOT,
+      encoding: 'utf8',
+      maxBuffer: 64 << 20,
+    });
+    const tests = (JSON.parse(listing) as { tests: { fullTitle: string; file: string }[] }).tests;
+    const problems = faultProofs(readFileSync(join(PACKAGE_ROOT, 'FAULTS.md'), 'utf8')).flatMap(({ file, title }) => {
+      const inFile = tests.filter((test) => test.file.endsWith(join('dist', file.replace(/\.ts$/, '.js'))));
+      if (inFile.length === 0) return [`${file}: no tests`];
+      return title === undefined || inFile.some((test) => containsInOrder(test.fullTitle, title.split('…'))) ? [] : [`${file} › ${title}`];
+    });
+    expect(problems).to.deep.equal([]);
+  });
+
   for (const command of HELP_COMMANDS) {
     const name = ['kuma-dp', ...command].join(' ');
     it(`\`${name} --help\` matches its golden text`, async () => {
@@ -26,3 +45,33 @@ describe('documentation stays true', function () {
     });
   }
 });
+
+/**
+ * The "Proven by" cells of FAULTS.md: `file › title`, `› title` for another test in the same file,
+ * or `file (what its tests cover)`, joined by ` · `. `…` in a title stands for words left out.
+ */
+function faultProofs(markdown: string): { file: string; title?: string }[] {
+  const proofs: { file: string; title?: string }[] = [];
+  for (const row of markdown.split('\n').filter((line) => line.startsWith('|') && !/^\|\s*-/.test(line))) {
+    const cell = row.split('|').slice(1, -1).at(-1)!.trim();
+    if (cell === 'Proven by') continue;
+    let file = '';
+    for (const part of cell.split(' · ')) {
+      const match = /^(test\/\S+\.ts)?\s*(?:› (.+)|\(.+\))$/.exec(part.trim());
+      if (!match) throw new Error(`FAULTS.md: cannot read "${part}" in: ${row}`);
+      file = match[1] ?? file;
+      proofs.push(match[2] === undefined ? { file } : { file, title: match[2] });
+    }
+  }
+  return proofs;
+}
+
+function containsInOrder(text: string, pieces: string[]): boolean {
+  let at = 0;
+  for (const piece of pieces.map((p) => p.trim()).filter(Boolean)) {
+    const found = text.indexOf(piece, at);
+    if (found < 0) return false;
+    at = found + piece.length;
+  }
+  return true;
+}
