@@ -33,7 +33,7 @@ export async function createContext(options: RootOptions, env: NodeJS.ProcessEnv
   if (problems.length) throw new ConfigError(problems.join('; '));
   const outputPath = options.logOutputPath ? resolve(options.logOutputPath) : undefined;
   if (outputPath && announceLogFile) process.stdout.write(`kuma-dp: logs will be stored in "${outputPath}"\n`);
-  const colors = logFormat === 'text' && !outputPath && colorWanted(process.stderr, env) ? await loadColors() : undefined;
+  const colors = logLevel !== 'off' && logFormat === 'text' && !outputPath && colorWanted(process.stderr, env) ? await loadColors() : undefined;
   let logger: Logger;
   try {
     logger = Logger.create({ level: logLevel, format: logFormat, outputPath, colors });

@@ -75,14 +75,15 @@ export function binaryMemo(file: string, binary: string): BinaryMemo {
       // A read-only installation keeps nothing: every start asks again, as without a memo.
     }
   };
+  const forget = () => {
+    if (entry !== undefined) write(undefined);
+  };
   return {
     recalled,
     remember(answer) {
-      if (identity === undefined || answer === recalled) return;
-      write(answer.length <= MAX_ANSWER ? answer : undefined);
+      if (answer.length > MAX_ANSWER) forget();
+      else if (identity !== undefined && answer !== recalled) write(answer);
     },
-    forget() {
-      if (entry !== undefined) write(undefined);
-    },
+    forget,
   };
 }

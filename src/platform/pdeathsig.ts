@@ -7,6 +7,11 @@ export interface DeathSignalWrapper {
   prefix: string[];
   /** Why there is no protection, logged once at start; undefined when protected. */
   unavailableReason: string | undefined;
+  /**
+   * Set when the answer is the memo's, not a probe's: forgets it, for a setpriv that stopped
+   * working in place (a library or a seccomp policy changed, the file did not).
+   */
+  forgetRecalled?: () => void;
 }
 
 /** What binary-memo.ts keeps for a setpriv that passed the probe. */
@@ -20,7 +25,8 @@ const HAS_PDEATHSIG = 'has --pdeathsig';
  * With `memoFile`, a setpriv that passed is not tried again while it is the same file, unchanged:
  * the probe's spawn costs every start ~3 ms of the main thread and a process on the other core.
  * One that failed is tried at every start (the failure may have been the moment's: ENOMEM, a
- * timeout).
+ * timeout). A remembered one is taken at its word until an Envoy started through it ends before
+ * it was ever live (run-dataplane.ts): then it is forgotten and probed again.
  */
 export async function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.ProcessEnv, memoFile?: string): Promise<DeathSignalWrapper> {
   if (platform !== 'linux') {
@@ -32,7 +38,7 @@ export async function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.
   }
   const prefix = [setpriv, '--pdeathsig', 'SIGKILL', '--'];
   const memo = memoFile === undefined ? undefined : binaryMemo(memoFile, setpriv);
-  if (memo?.recalled === HAS_PDEATHSIG) return { prefix, unavailableReason: undefined };
+  if (memo?.recalled === HAS_PDEATHSIG) return { prefix, unavailableReason: undefined, forgetRecalled: () => memo.forget() };
   // Only its exit status counts: no pipes to set up and read on the way to Envoy's exec.
   const works = await new Promise<boolean>((resolve) => {
     try {

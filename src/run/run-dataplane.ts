@@ -223,14 +223,16 @@ async function supervise(
   admin: AdminClient | undefined,
   adminAddress: ReturnType<typeof adminAddressFromBootstrap>,
   dataplaneAddress: string | undefined,
-  wrapper: DeathSignalWrapper,
+  firstWrapper: DeathSignalWrapper,
   onReadiness: (server: ReadinessServer) => void,
 ): Promise<RunOutcome> {
   const { settings, logger, env } = ctx;
   const notifier = createNotifier({ env, logger: logger.child('systemd') });
-  if (wrapper.unavailableReason) {
-    logger.warn('Envoy will not die with kuma-dp if kuma-dp is killed with SIGKILL', { reason: wrapper.unavailableReason });
-  }
+  let wrapper = firstWrapper;
+  const warnUnprotected = () => {
+    if (wrapper.unavailableReason) logger.warn('Envoy will not die with kuma-dp if kuma-dp is killed with SIGKILL', { reason: wrapper.unavailableReason });
+  };
+  warnUnprotected();
   const afterBurst = quietCollector({ quietMs: QUIET_GC_MS, maxWaitMs: QUIET_GC_MAX_WAIT_MS });
   const relay = new LogRelay({
     transform: envoyLineTransform(settings.envoyOutput),
@@ -250,9 +252,19 @@ async function supervise(
   });
   const envoyLog = logger.child('envoy');
   let started = false;
+  // A setpriv remembered as working (platform/pdeathsig.ts) that has not yet started an Envoy
+  // that went live: when one ends before that, setpriv may be what broke in place, so it is
+  // forgotten and probed again before the next start (or by the next kuma-dp).
+  const doubtRecalledWrapper = async () => {
+    if (!wrapper.forgetRecalled || !started || supervisor.everLive) return;
+    wrapper.forgetRecalled();
+    wrapper = await deathSignalWrapper(process.platform, env, ctx.setprivMemoFile);
+    warnUnprotected();
+  };
   const supervisor = new Supervisor({
     logger: envoyLog,
-    launch: () => {
+    launch: async () => {
+      await doubtRecalledWrapper();
       envoyLog.info('starting Envoy', { path: prepared.envoyBinary, arguments: args.join(' ') });
       return launchEnvoy({ binary: prepared.envoyBinary, args, prefix: wrapper.prefix, env: envoyEnvironment(env), cwd: ctx.cwd });
     },
@@ -304,6 +316,8 @@ async function supervise(
   } finally {
     afterBurst.stop();
   }
+  // With no restart left, only the memo is for the next kuma-dp to doubt.
+  if (started && !supervisor.everLive) wrapper.forgetRecalled?.();
   if (!result.forced) await relay.drained();
   logger.info('stopping Kuma DP', { exitCode: result.exitCode });
   return result;

@@ -172,6 +172,14 @@ describe('bootstrap schema validation', function () {
       expect(parseYaml('x: !custom y\n')).to.have.property('error').that.matches(/^line 1, column \d+: unknown tag/);
     });
 
+    it('refuses a document whose aliases expand past 10,000 nodes (a "billion laughs"); a few aliases are fine', function () {
+      const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
+      for (let i = 1; i < 9; i++) levels.push(`${'abcdefghi'[i]}: &${'abcdefghi'[i]} [${Array(10).fill(`*${'abcdefghi'[i - 1]}`).join(', ')}]`);
+      expect(parseYaml(`${levels.join('\n')}\n`)).to.have.property('error').that.matches(/aliases expand to more than 10000 further nodes/);
+      const tags = 'tags: &tags {kuma.io/service: web, team: a}\ninbound:\n- {port: 1, tags: *tags}\n- {port: 2, tags: *tags}\n';
+      expect(parseYaml(tags)).to.have.nested.property('value.inbound[1].tags.team', 'a');
+    });
+
     it('a one-line summary naming the source', function () {
       const result = validateBootstrap(good((d) => rename(d, 'admin', 'admn')), { source: "the control plane's bootstrap" });
       expect(result.ok).to.equal(false);

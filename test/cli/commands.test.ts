@@ -12,7 +12,7 @@ describe('kuma-dp version, wait and the root command', function () {
     expect(result.stdout).to.include('Usage: kuma-dp');
   });
 
-  it('builds only the command named, yet every way of asking for help sees them all', async () => {
+  it('every way of asking for help sees every command, and root flags before a command still reach it', async () => {
     const env = { env: { PATH: process.env.PATH, COLUMNS: '100' } };
     const rootHelp = (await runKumaDp(['--help'], env)).stdout;
     for (const name of ['run', 'wait', 'version', 'envoy', 'bootstrap']) expect(rootHelp).to.match(new RegExp(`^  ${name}\\b`, 'm'));

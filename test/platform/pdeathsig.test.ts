@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deathSignalWrapper } from '../../src/platform/pdeathsig.js';
 import { writeExecutable } from '../support/executable.js';
@@ -17,9 +17,16 @@ describe('platform/pdeathsig: the setpriv probe', () => {
   });
   after(cleanupTempDirs);
 
-  /** A setpriv that logs each call, then answers --version or execs what follows `--`, as util-linux's does. */
-  const setpriv = (answer = 'exit 0'): string =>
-    writeExecutable(join(dir, 'bin', 'setpriv'), `#!/bin/sh\necho "$*" >> '${calls}'\n[ "$1" = --version ] && ${answer}\nshift 3\nexec "$@"\n`);
+  /**
+   * A setpriv that logs each call, then answers --version or execs what follows `--`, as
+   * util-linux's does. Installed as a package manager does, by renaming a new file into place.
+   */
+  const setpriv = (answer = 'exit 0'): string => {
+    const path = join(dir, 'bin', 'setpriv');
+    writeExecutable(`${path}.new`, `#!/bin/sh\necho "$*" >> '${calls}'\n[ "$1" = --version ] && ${answer}\nshift 3\nexec "$@"\n`);
+    renameSync(`${path}.new`, path);
+    return path;
+  };
   const env = () => ({ PATH: join(dir, 'bin') });
   const probes = () => readFileSync(calls, 'utf8').split('\n').filter((line) => line.startsWith('--pdeathsig')).length;
 
@@ -28,10 +35,15 @@ describe('platform/pdeathsig: the setpriv probe', () => {
     const first = await deathSignalWrapper('linux', env(), memoFile);
     expect(first).to.deep.equal({ prefix: [path, '--pdeathsig', 'SIGKILL', '--'], unavailableReason: undefined });
     expect(probes()).to.equal(1);
-    expect(await deathSignalWrapper('linux', env(), memoFile)).to.deep.equal(first);
+    const recalled = await deathSignalWrapper('linux', env(), memoFile);
+    expect(recalled).to.deep.include({ prefix: first.prefix, unavailableReason: undefined });
+    expect(recalled.forgetRecalled, 'says it is the memo speaking').to.be.a('function');
     expect(probes(), 'not probed again').to.equal(1);
+    recalled.forgetRecalled!();
+    expect(await deathSignalWrapper('linux', env(), memoFile)).to.deep.equal(first);
+    expect(probes(), 'probed once forgotten').to.equal(2);
     expect(await deathSignalWrapper('linux', env()), 'without a memo file').to.deep.equal(first);
-    expect(probes()).to.equal(2);
+    expect(probes()).to.equal(3);
   });
 
   it('probes again a setpriv that was replaced, and at every start one that failed', async () => {

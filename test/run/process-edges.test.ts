@@ -1,4 +1,5 @@
 import { expect } from 'chai';
+import { rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENVOY_DOUBLE_SCRIPT } from '../doubles/envoy-binary.js';
 import { eventsOf } from '../doubles/envoy-record.js';
@@ -52,6 +53,46 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
     expect(dp.stderr().match(/does not support --pdeathsig/g)).to.have.length(1);
     dp.signal('SIGTERM');
     expect((await dp.waitForExit()).code).to.equal(0);
+  });
+
+  it('doubts a remembered setpriv once an Envoy started through it ends before it was live: probed again, Envoy runs unwrapped', async () => {
+    const fx = fixture();
+    const tools = join(fx.dir, 'util-linux');
+    const broken = join(fx.dir, 'setpriv-broken');
+    // A setpriv that breaks in place (its file unchanged), as after a library or seccomp change.
+    writeExecutable(
+      join(tools, 'setpriv'),
+      `#!/bin/sh\n[ "$1" = --version ] && exit 0\n[ -e '${broken}' ] && { echo 'setpriv: prctl(PR_SET_PDEATHSIG) failed' >&2; exit 1; }\nshift 3\nexec "$@"\n`,
+    );
+    const env = { PATH: `${tools}:${process.env.PATH}` };
+    const unwrapped = /does not support --pdeathsig/g;
+    let lives = 0;
+    const runLive = async (extra: string[] = []) => {
+      const dp = fx.start(extra, { env });
+      await fx.waitLive(dp, ++lives);
+      dp.signal('SIGTERM');
+      const end = await dp.waitForExit();
+      expect(end, dp.stderr()).to.deep.include({ code: 0 });
+      return dp.stderr();
+    };
+
+    expect(await runLive(), 'probed, and remembered').not.to.match(unwrapped);
+    writeFileSync(broken, '');
+    const restarted = await runLive(['--envoy-restart', 'on-failure', '--envoy-restart-backoff', '50ms']);
+    expect(restarted, 'the remembered setpriv was taken at its word').to.match(/prctl\(PR_SET_PDEATHSIG\) failed/);
+    expect(restarted.match(unwrapped), 'probed again before the restart').to.have.length(1);
+    const next = await runLive();
+    expect(next.match(unwrapped), 'the next kuma-dp probes').to.have.length(1);
+    expect(next).not.to.match(/prctl/);
+
+    // Without restarts the failed start is the end, and the memo is what the next kuma-dp doubts.
+    rmSync(broken);
+    expect(await runLive(), 'remembered again').not.to.match(unwrapped);
+    writeFileSync(broken, '');
+    const failed = fx.start(['--envoy-restart', 'never'], { env });
+    expect((await failed.waitForExit()).code).to.equal(1);
+    expect(failed.stderr()).to.match(/prctl\(PR_SET_PDEATHSIG\) failed/);
+    expect((await runLive()).match(unwrapped), 'probed again').to.have.length(1);
   });
 
   it('run --envoy-version on an empty cache installs that Envoy from the mirror, then runs it', async () => {
