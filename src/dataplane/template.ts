@@ -196,7 +196,7 @@ function parseDocument(text: string, source: string): unknown {
   }
   const parsed = parseYaml(text);
   if ('value' in parsed) return parsed.value;
-  throw new ConfigError(`the Dataplane template from ${source} is not valid YAML or JSON: ${parsed.error}`, {
+  throw new ConfigError(`the Dataplane template from ${source} ${parsed.refused ? 'is refused' : 'is not valid YAML or JSON'}: ${parsed.error}`, {
     hint: 'check the template after variable substitution (it is logged as "rendered resource" at info)',
   });
 }

@@ -14,6 +14,9 @@ export interface DeathSignalWrapper {
   forgetRecalled?: () => void;
 }
 
+/** A probe that has not answered by then is killed, and counts as failed. */
+const PROBE_TIMEOUT_MS = 5000;
+
 /** What binary-memo.ts keeps for a setpriv that passed the probe. */
 const HAS_PDEATHSIG = 'has --pdeathsig';
 
@@ -25,8 +28,8 @@ const HAS_PDEATHSIG = 'has --pdeathsig';
  * With `memoFile`, a setpriv that passed is not tried again while it is the same file, unchanged:
  * the probe's spawn costs every start ~3 ms of the main thread and a process on the other core.
  * One that failed is tried at every start (the failure may have been the moment's: ENOMEM, a
- * timeout). A remembered one is taken at its word until an Envoy started through it ends before
- * it was ever live (run-dataplane.ts): then it is forgotten and probed again.
+ * timeout). A remembered one is taken at its word for the first start only (run-dataplane.ts):
+ * when that Envoy ends or cannot be spawned, it is forgotten and probed again.
  */
 export async function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.ProcessEnv, memoFile?: string): Promise<DeathSignalWrapper> {
   if (platform !== 'linux') {
@@ -41,13 +44,20 @@ export async function deathSignalWrapper(platform: NodeJS.Platform, env: NodeJS.
   if (memo?.recalled === HAS_PDEATHSIG) return { prefix, unavailableReason: undefined, forgetRecalled: () => memo.forget() };
   // Only its exit status counts: no pipes to set up and read on the way to Envoy's exec.
   const works = await new Promise<boolean>((resolve) => {
+    let timer: NodeJS.Timeout | undefined;
+    const settle = (passed: boolean) => {
+      clearTimeout(timer);
+      resolve(passed);
+    };
     try {
-      const probe = spawn(setpriv, [...prefix.slice(1), setpriv, '--version'], { stdio: 'ignore', timeout: 5000 });
-      probe.once('error', () => resolve(false));
-      probe.once('exit', (code) => resolve(code === 0));
+      const probe = spawn(setpriv, [...prefix.slice(1), setpriv, '--version'], { stdio: 'ignore' });
+      // Not spawn's own `timeout`: its timer outlives a spawn that fails, and held kuma-dp's exit 5 s.
+      timer = setTimeout(() => probe.kill('SIGKILL'), PROBE_TIMEOUT_MS);
+      probe.once('error', () => settle(false));
+      probe.once('exit', (code) => settle(code === 0));
     } catch {
       // spawn throws for some errors (ENOMEM) instead of emitting them: no wrapper, a warning.
-      resolve(false);
+      settle(false);
     }
   });
   if (works) memo?.remember(HAS_PDEATHSIG);

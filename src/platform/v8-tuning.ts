@@ -6,7 +6,7 @@ import { requireBuiltin } from './require-builtin.js';
  * 60 MB target, and then slowly (bench/README.md):
  * - The young generation doubled whenever much of it survived a scavenge, and a restart's objects
  *   (the child process, its pipes, execa's promise chain) live for as long as Envoy starts up. V8
- *   never shrank it again. With growth factor 1 it stays within one doubling of its size now.
+ *   never shrank it again. With growth factor 1 it stays within a doubling or two of its size now.
  * - Code kept being optimized as restarts ran it, and each TurboFan or Maglev job runs on one of
  *   V8's background threads, whose malloc arenas keep what its zones grew to. Code not
  *   optimized by now stays in the interpreter or Sparkplug's baseline code: the relay's per-byte

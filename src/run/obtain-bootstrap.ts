@@ -78,7 +78,7 @@ async function remoteBootstrap(ctx: ObtainContext): Promise<Parsed> {
   });
   const parsed = parseYaml(response.bootstrapYaml);
   if ('error' in parsed) {
-    throw new KumaDpError(`the control plane's bootstrap is not valid YAML: ${parsed.error}`, { hint: 'check the control plane version and logs' });
+    throw new KumaDpError(`the control plane's bootstrap ${parsed.refused ? 'is refused' : 'is not valid YAML'}: ${parsed.error}`, { hint: 'check the control plane version and logs' });
   }
   return { yaml: response.bootstrapYaml, document: parsed.value, dataplaneAddress: response.sidecar.networking?.address ?? templateAddress(ctx) };
 }

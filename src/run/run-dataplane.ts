@@ -252,21 +252,31 @@ async function supervise(
   });
   const envoyLog = logger.child('envoy');
   let started = false;
-  // A setpriv remembered as working (platform/pdeathsig.ts) that has not yet started an Envoy
-  // that went live: when one ends before that, setpriv may be what broke in place, so it is
-  // forgotten and probed again before the next start (or by the next kuma-dp).
+  // A setpriv remembered as working (platform/pdeathsig.ts) is trusted for the first start only.
+  // When that Envoy ends, or could not be spawned, setpriv may be what broke in place (a library,
+  // a seccomp or AppArmor policy changed, the file did not): it is forgotten and probed again, once.
   const doubtRecalledWrapper = async () => {
-    if (!wrapper.forgetRecalled || !started || supervisor.everLive) return;
+    if (!wrapper.forgetRecalled) return;
     wrapper.forgetRecalled();
     wrapper = await deathSignalWrapper(process.platform, env, ctx.setprivMemoFile);
     warnUnprotected();
+    // A shutdown during the probe: no Envoy to start and kill at once.
+    if (supervisor.state === 'stopped') throw new Error('kuma-dp stopped while setpriv was probed');
   };
+  const launch = () => launchEnvoy({ binary: prepared.envoyBinary, args, prefix: wrapper.prefix, env: envoyEnvironment(env), cwd: ctx.cwd });
   const supervisor = new Supervisor({
     logger: envoyLog,
     launch: async () => {
-      await doubtRecalledWrapper();
+      if (started) await doubtRecalledWrapper();
       envoyLog.info('starting Envoy', { path: prepared.envoyBinary, arguments: args.join(' ') });
-      return launchEnvoy({ binary: prepared.envoyBinary, args, prefix: wrapper.prefix, env: envoyEnvironment(env), cwd: ctx.cwd });
+      if (!wrapper.forgetRecalled) return launch();
+      try {
+        return await launch();
+      } catch (err) {
+        envoyLog.warn('could not start Envoy through setpriv; probing it again', { reason: (err as Error).message });
+        await doubtRecalledWrapper();
+        return launch();
+      }
     },
     output: relay,
     admin,
@@ -316,8 +326,8 @@ async function supervise(
   } finally {
     afterBurst.stop();
   }
-  // With no restart left, only the memo is for the next kuma-dp to doubt.
-  if (started && !supervisor.everLive) wrapper.forgetRecalled?.();
+  // An Envoy that failed with no restart left: the next kuma-dp probes setpriv again.
+  if (result.exitCode !== 0) wrapper.forgetRecalled?.();
   if (!result.forced) await relay.drained();
   logger.info('stopping Kuma DP', { exitCode: result.exitCode });
   return result;

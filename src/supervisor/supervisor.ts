@@ -101,11 +101,6 @@ export class Supervisor {
     return this.stateValue;
   }
 
-  /** Whether any Envoy of this supervisor has been live. */
-  get everLive(): boolean {
-    return this.everReady;
-  }
-
   /** Starts Envoy and resolves with kuma-dp's exit once supervision is over. */
   run(): Promise<SupervisorResult> {
     // A shutdown signal that arrived before run() has already settled the result: start nothing.

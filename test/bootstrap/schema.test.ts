@@ -172,10 +172,15 @@ describe('bootstrap schema validation', function () {
       expect(parseYaml('x: !custom y\n')).to.have.property('error').that.matches(/^line 1, column \d+: unknown tag/);
     });
 
-    it('refuses a document whose aliases expand past 10,000 nodes (a "billion laughs"); a few aliases are fine', function () {
+    it('refuses a document whose aliases expand it past 100,000 nodes and characters, or nest it 1,000 levels deep; a few aliases are fine', function () {
       const levels = ['a: &a [x, x, x, x, x, x, x, x, x, x]'];
       for (let i = 1; i < 9; i++) levels.push(`${'abcdefghi'[i]}: &${'abcdefghi'[i]} [${Array(10).fill(`*${'abcdefghi'[i - 1]}`).join(', ')}]`);
-      expect(parseYaml(`${levels.join('\n')}\n`)).to.have.property('error').that.matches(/aliases expand to more than 10000 further nodes/);
+      const bomb = { error: 'its YAML aliases expand it by more than 100,000 nodes and characters (a YAML bomb)', refused: true };
+      expect(parseYaml(`${levels.join('\n')}\n`), 'a billion laughs').to.deep.equal(bomb);
+      expect(parseYaml(`s: &s "${'x'.repeat(20_000)}"\nl: [${Array(10).fill('*s').join(', ')}]\n`), 'one long string, ten times').to.deep.equal(bomb);
+      const chain = ['n0: &n0 [[[[[[[[[[x]]]]]]]]]]'];
+      for (let i = 1; i <= 120; i++) chain.push(`n${i}: &n${i} [[[[[[[[[[*n${i - 1}]]]]]]]]]]`);
+      expect(parseYaml(`${chain.join('\n')}\n`), 'nesting through aliases').to.deep.equal({ error: 'its YAML aliases nest it more than 1,000 levels deep', refused: true });
       const tags = 'tags: &tags {kuma.io/service: web, team: a}\ninbound:\n- {port: 1, tags: *tags}\n- {port: 2, tags: *tags}\n';
       expect(parseYaml(tags)).to.have.nested.property('value.inbound[1].tags.team', 'a');
     });

@@ -19,19 +19,22 @@ describe('documentation stays true', function () {
   });
 
   it('FAULTS.md names only tests that exist, in the files it names', () => {
-    // Every test's full title as mocha sees it, generated ones included; nothing runs.
-    const listing = execFileSync(process.execPath, [join(PACKAGE_ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--dry-run', '--reporter', 'json'], {
-      cwd: PACKAGE_ROOT,
-      encoding: 'utf8',
-      maxBuffer: 64 << 20,
-    });
-    const tests = (JSON.parse(listing) as { tests: { fullTitle: string; file: string }[] }).tests;
+    // Every test's titles as mocha sees them, generated ones included; nothing runs.
+    const listing = execFileSync(
+      process.execPath,
+      [join(PACKAGE_ROOT, 'node_modules', 'mocha', 'bin', 'mocha.js'), '--dry-run', '--reporter', join(PACKAGE_ROOT, 'test', 'support', 'titles-reporter.cjs')],
+      { cwd: PACKAGE_ROOT, encoding: 'utf8', maxBuffer: 64 << 20 },
+    );
+    const tests = listing
+      .split('\n')
+      .filter((line) => line.startsWith('{'))
+      .map((line) => JSON.parse(line) as { file: string; titlePath: string[] });
     const problems = faultProofs(readFileSync(join(PACKAGE_ROOT, 'FAULTS.md'), 'utf8')).flatMap(({ file, title }) => {
       // dist/ may hold the compiled tests of a source file since deleted.
       if (!existsSync(join(PACKAGE_ROOT, file))) return [`${file}: no such file`];
       const inFile = tests.filter((test) => test.file.endsWith(join('dist', file.replace(/\.ts$/, '.js'))));
       if (inFile.length === 0) return [`${file}: no tests`];
-      return title === undefined || inFile.some((test) => namesTest(test.fullTitle, title)) ? [] : [`${file} › ${title}`];
+      return title === undefined || inFile.some((test) => namesTest(test.titlePath, title)) ? [] : [`${file} › ${title}`];
     });
     expect(problems).to.deep.equal([]);
   });
@@ -68,16 +71,24 @@ function faultProofs(markdown: string): { file: string; title?: string }[] {
   return proofs;
 }
 
-/** Whether `title` names the test: its pieces in order, the last one ending the full title (describe names before). */
-function namesTest(fullTitle: string, title: string): boolean {
-  const pieces = title.split('…').map((piece) => piece.trim()).filter(Boolean);
-  const open = title.trimEnd().endsWith('…');
-  let at = 0;
-  for (const [i, piece] of pieces.entries()) {
-    const last = i === pieces.length - 1 && !open;
-    const found = last ? fullTitle.length - piece.length : fullTitle.indexOf(piece, at);
-    if (found < at || !fullTitle.startsWith(piece, found)) return false;
-    at = found + piece.length;
-  }
-  return pieces.length > 0;
+/**
+ * Whether `title` names the test: the test's own title, or its suites' titles from one of them on
+ * and then its own, whole; `…` stands for words left out, at either end too.
+ */
+function namesTest(titlePath: string[], title: string): boolean {
+  const pieces = title.split('…').map((piece) => piece.trim());
+  if (pieces.every((piece) => piece === '')) return false;
+  return titlePath.some((_, from) => {
+    const full = titlePath.slice(from).join(' ');
+    let at = 0;
+    return pieces.every((piece, i) => {
+      const first = i === 0;
+      const last = i === pieces.length - 1;
+      if (piece === '') return true;
+      const found = first ? 0 : last ? full.length - piece.length : full.indexOf(piece, at);
+      if (found < at || !full.startsWith(piece, found) || (last && found + piece.length !== full.length)) return false;
+      at = found + piece.length;
+      return true;
+    });
+  });
 }

@@ -109,6 +109,13 @@ describe('dataplane template', () => {
       expect((err as ConfigError).line).to.not.contain('\n');
     });
 
+    it('refuses a template whose YAML aliases expand it past the limit, before anything serializes it', () => {
+      const template = `type: Dataplane\nmesh: default\nname: web\nx: &x "${'x'.repeat(20_000)}"\nnetworking:\n  address: 10.0.0.1\n  tags: [${Array(10).fill('*x').join(', ')}]\n`;
+      const err = thrownBy(() => renderDataplane(template, {}, '--dataplane-file /etc/dp.yaml'));
+      expect(err).to.be.instanceOf(ConfigError);
+      expect(err.message).to.equal('the Dataplane template from --dataplane-file /etc/dp.yaml is refused: its YAML aliases expand it by more than 100,000 nodes and characters (a YAML bomb)');
+    });
+
     it('rejects a document that is not a mapping', () => {
       const err = thrownBy(() => renderDataplane('- a\n- b\n', {}, '--dataplane'));
       expect(err.message).to.equal('the Dataplane template from --dataplane is not a YAML or JSON object');

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, renameSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { binaryMemo } from '../../src/platform/binary-memo.js';
 import { writeExecutable } from '../support/executable.js';
@@ -72,6 +72,8 @@ describe('platform/binary-memo', () => {
   });
 
   it('keeps only an answer of sensible length: a longer one forgets the binary', () => {
+    binaryMemo(memoFile, binary).remember(`envoy  version: ${'x'.repeat(600)}`);
+    expect(existsSync(memoFile), 'nothing to forget, nothing written').to.equal(false);
     binaryMemo(memoFile, binary).remember(LINE);
     binaryMemo(memoFile, binary).remember(`envoy  version: ${'x'.repeat(600)}`);
     expect(binaryMemo(memoFile, binary).recalled, 'too long').to.equal(undefined);

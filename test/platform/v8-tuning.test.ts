@@ -43,7 +43,9 @@ describe('platform/v8-tuning', () => {
     const [untuned, tuned] = await Promise.all([observe('default'), observe('tuned')]);
     expect(untuned.optimized, 'untuned: the function is optimized when asked').to.equal(true);
     expect(tuned.optimized, 'tuned: it is not').to.equal(false);
-    expect(tuned.newSpaceAfter, 'tuned: the young generation stays within one doubling').to.be.at.most(2 * tuned.newSpaceBefore);
-    expect(untuned.newSpaceAfter, 'untuned: the same work grows it further').to.be.above(tuned.newSpaceAfter);
+    // Tuned, 1 MB grows to 2 MB (Node 24 has shown 2.5 and 3.5 MB now and then); untuned, the same
+    // work takes it to 16–32 MB.
+    expect(tuned.newSpaceAfter, 'tuned: the young generation stays within two doublings').to.be.at.most(4 * tuned.newSpaceBefore);
+    expect(untuned.newSpaceAfter, 'untuned: the same work grows it far further').to.be.above(2 * tuned.newSpaceAfter);
   });
 });

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { rmSync, writeFileSync } from 'node:fs';
+import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENVOY_DOUBLE_SCRIPT } from '../doubles/envoy-binary.js';
 import { eventsOf } from '../doubles/envoy-record.js';
@@ -7,6 +7,7 @@ import { getReady, processGone, withTakenPort } from '../support/kuma-dp.js';
 import { waitFor } from '../support/wait.js';
 import { writeExecutable } from '../support/executable.js';
 import { useRunFixture } from '../support/run-fixture.js';
+import { packageCopy } from '../support/package-copy.js';
 
 /** An Envoy behind a shell that starts it as a child instead of exec'ing it. */
 const nonExecingWrapper = (dir: string): string => writeExecutable(join(dir, 'envoy-wrapper'), `#!/bin/sh\n"${process.execPath}" "${ENVOY_DOUBLE_SCRIPT}" "$@"\n`);
@@ -55,44 +56,67 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
     expect((await dp.waitForExit()).code).to.equal(0);
   });
 
-  it('doubts a remembered setpriv once an Envoy started through it ends before it was live: probed again, Envoy runs unwrapped', async () => {
-    const fx = fixture();
-    const tools = join(fx.dir, 'util-linux');
-    const broken = join(fx.dir, 'setpriv-broken');
-    // A setpriv that breaks in place (its file unchanged), as after a library or seccomp change.
-    writeExecutable(
-      join(tools, 'setpriv'),
-      `#!/bin/sh\n[ "$1" = --version ] && exit 0\n[ -e '${broken}' ] && { echo 'setpriv: prctl(PR_SET_PDEATHSIG) failed' >&2; exit 1; }\nshift 3\nexec "$@"\n`,
-    );
-    const env = { PATH: `${tools}:${process.env.PATH}` };
+  describe('a setpriv remembered as working that breaks in place (a library or seccomp policy changed, the file did not)', () => {
+    /**
+     * A package of the test's own, so that the bundle (and its memo) is always the one used, and
+     * a setpriv that answers the probe until `broken` exists; then it fails as `how` says.
+     */
+    function setup(how: 'exits' | 'cannot-exec') {
+      const fx = fixture();
+      const pkg = packageCopy();
+      const tools = join(fx.dir, 'util-linux');
+      const broken = join(fx.dir, 'setpriv-broken');
+      const shell = join(fx.dir, 'sh');
+      symlinkSync('/bin/sh', shell);
+      // `cannot-exec`: its interpreter goes away, as when its loader or a library does (ENOENT at spawn).
+      writeExecutable(
+        join(tools, 'setpriv'),
+        `#!${shell}\n[ "$1" = --version ] && exit 0\n[ -e '${broken}' ] && { echo 'setpriv: prctl(PR_SET_PDEATHSIG) failed' >&2; exit 1; }\nshift 3\nexec "$@"\n`,
+      );
+      const env = { PATH: `${tools}:${process.env.PATH}` };
+      let lives = 0;
+      const runLive = async (extra: string[] = [], exitWithinMs?: number) => {
+        const dp = fx.start(extra, { bin: pkg.bin, env });
+        await fx.waitLive(dp, ++lives);
+        dp.signal('SIGTERM');
+        expect(await dp.waitForExit(exitWithinMs), dp.stderr()).to.deep.include({ code: 0 });
+        return dp.stderr();
+      };
+      const breakIt = () => (how === 'exits' ? writeFileSync(broken, '') : rmSync(shell));
+      const mendIt = () => (how === 'exits' ? rmSync(broken) : symlinkSync('/bin/sh', shell));
+      return { fx, pkg, env, runLive, breakIt, mendIt };
+    }
     const unwrapped = /does not support --pdeathsig/g;
-    let lives = 0;
-    const runLive = async (extra: string[] = []) => {
-      const dp = fx.start(extra, { env });
-      await fx.waitLive(dp, ++lives);
-      dp.signal('SIGTERM');
-      const end = await dp.waitForExit();
-      expect(end, dp.stderr()).to.deep.include({ code: 0 });
-      return dp.stderr();
-    };
 
-    expect(await runLive(), 'probed, and remembered').not.to.match(unwrapped);
-    writeFileSync(broken, '');
-    const restarted = await runLive(['--envoy-restart', 'on-failure', '--envoy-restart-backoff', '50ms']);
-    expect(restarted, 'the remembered setpriv was taken at its word').to.match(/prctl\(PR_SET_PDEATHSIG\) failed/);
-    expect(restarted.match(unwrapped), 'probed again before the restart').to.have.length(1);
-    const next = await runLive();
-    expect(next.match(unwrapped), 'the next kuma-dp probes').to.have.length(1);
-    expect(next).not.to.match(/prctl/);
+    it('an Envoy started through it fails: probed again before the restart, Envoy runs unwrapped; without restarts, the next kuma-dp probes', async () => {
+      const { fx, pkg, env, runLive, breakIt, mendIt } = setup('exits');
+      expect(await runLive(), 'probed, and remembered').not.to.match(unwrapped);
+      breakIt();
+      const restarted = await runLive(['--envoy-restart', 'on-failure', '--envoy-restart-backoff', '50ms']);
+      expect(restarted, 'the remembered setpriv was taken at its word').to.match(/prctl\(PR_SET_PDEATHSIG\) failed/);
+      expect(restarted.match(unwrapped), 'probed again before the restart').to.have.length(1);
+      const next = await runLive();
+      expect(next.match(unwrapped), 'the next kuma-dp probes').to.have.length(1);
+      expect(next).not.to.match(/prctl/);
 
-    // Without restarts the failed start is the end, and the memo is what the next kuma-dp doubts.
-    rmSync(broken);
-    expect(await runLive(), 'remembered again').not.to.match(unwrapped);
-    writeFileSync(broken, '');
-    const failed = fx.start(['--envoy-restart', 'never'], { env });
-    expect((await failed.waitForExit()).code).to.equal(1);
-    expect(failed.stderr()).to.match(/prctl\(PR_SET_PDEATHSIG\) failed/);
-    expect((await runLive()).match(unwrapped), 'probed again').to.have.length(1);
+      mendIt();
+      expect(await runLive(), 'remembered again').not.to.match(unwrapped);
+      breakIt();
+      const failed = fx.start(['--envoy-restart', 'never'], { bin: pkg.bin, env });
+      expect((await failed.waitForExit()).code).to.equal(1);
+      expect(failed.stderr()).to.match(/prctl\(PR_SET_PDEATHSIG\) failed/);
+      expect((await runLive()).match(unwrapped), 'probed again').to.have.length(1);
+    });
+
+    it('it cannot even be spawned: probed again at once, and the same start runs Envoy unwrapped', async () => {
+      const { runLive, breakIt } = setup('cannot-exec');
+      expect(await runLive(), 'probed, and remembered').not.to.match(unwrapped);
+      breakIt();
+      // Within 3 s of SIGTERM: the failed probe's spawn holds no timer that delays the exit.
+      const stderr = await runLive(['--envoy-restart', 'never'], 3000);
+      expect(stderr).to.match(/could not start Envoy through setpriv; probing it again/);
+      expect(stderr.match(unwrapped)).to.have.length(1);
+    });
   });
 
   it('run --envoy-version on an empty cache installs that Envoy from the mirror, then runs it', async () => {

@@ -41,7 +41,7 @@ export function renderLocalBootstrap(input: LocalBootstrapInput): { text: string
   }
   const parsed = parseYaml(text);
   if ('error' in parsed) {
-    throw new ConfigError(`the bootstrap template ${templatePath} renders invalid YAML at ${parsed.error}`, {
+    throw new ConfigError(`the bootstrap template ${templatePath} renders ${parsed.refused ? 'YAML kuma-dp refuses:' : 'invalid YAML at'} ${parsed.error}`, {
       hint: 'fix the template; variables already render as quoted YAML values, so do not quote them again',
     });
   }
