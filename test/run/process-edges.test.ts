@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { existsSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { ENVOY_DOUBLE_SCRIPT } from '../doubles/envoy-binary.js';
 import { eventsOf } from '../doubles/envoy-record.js';
@@ -61,7 +61,7 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
      * A package of the test's own, so that the bundle (and its memo) is always the one used, and
      * a setpriv that answers the probe until `broken` exists; then it fails as `how` says.
      */
-    function setup(how: 'exits' | 'cannot-exec') {
+    function setup(how: 'exits' | 'cannot-exec' | 'slow-probe') {
       const fx = fixture();
       const pkg = packageCopy();
       const tools = join(fx.dir, 'util-linux');
@@ -69,9 +69,12 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
       const shell = join(fx.dir, 'sh');
       symlinkSync('/bin/sh', shell);
       // `cannot-exec`: its interpreter goes away, as when its loader or a library does (ENOENT at spawn).
+      const probing = join(fx.dir, 'setpriv-probing');
+      // `slow-probe`: once broken, its probe (`… -- setpriv --version`) says so and takes 2 s to fail.
+      const slowProbe = how === 'slow-probe' ? `[ -e '${broken}' ] && [ "$5" = --version ] && { : > '${probing}'; sleep 2; exit 1; }\n` : '';
       writeExecutable(
         join(tools, 'setpriv'),
-        `#!${shell}\n[ "$1" = --version ] && exit 0\n[ -e '${broken}' ] && { echo 'setpriv: prctl(PR_SET_PDEATHSIG) failed' >&2; exit 1; }\nshift 3\nexec "$@"\n`,
+        `#!${shell}\n[ "$1" = --version ] && exit 0\n${slowProbe}[ -e '${broken}' ] && { echo 'setpriv: prctl(PR_SET_PDEATHSIG) failed' >&2; exit 1; }\nshift 3\nexec "$@"\n`,
       );
       const env = { PATH: `${tools}:${process.env.PATH}` };
       let lives = 0;
@@ -82,9 +85,9 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
         expect(await dp.waitForExit(exitWithinMs), dp.stderr()).to.deep.include({ code: 0 });
         return dp.stderr();
       };
-      const breakIt = () => (how === 'exits' ? writeFileSync(broken, '') : rmSync(shell));
-      const mendIt = () => (how === 'exits' ? rmSync(broken) : symlinkSync('/bin/sh', shell));
-      return { fx, pkg, env, runLive, breakIt, mendIt };
+      const breakIt = () => (how === 'cannot-exec' ? rmSync(shell) : writeFileSync(broken, ''));
+      const mendIt = () => (how === 'cannot-exec' ? symlinkSync('/bin/sh', shell) : rmSync(broken));
+      return { fx, pkg, env, runLive, breakIt, mendIt, probing };
     }
     const unwrapped = /does not support --pdeathsig/g;
 
@@ -106,6 +109,17 @@ describe('kuma-dp run: Envoy behind wrappers and old tools', function () {
       expect((await failed.waitForExit()).code).to.equal(1);
       expect(failed.stderr()).to.match(/prctl\(PR_SET_PDEATHSIG\) failed/);
       expect((await runLive()).match(unwrapped), 'probed again').to.have.length(1);
+    });
+
+    it('a SIGTERM while it is probed again stops kuma-dp without starting another Envoy', async () => {
+      const { fx, pkg, env, runLive, breakIt, probing } = setup('slow-probe');
+      expect(await runLive(), 'probed, and remembered').not.to.match(unwrapped);
+      breakIt();
+      const dp = fx.start(['--envoy-restart', 'on-failure', '--envoy-restart-backoff', '50ms'], { bin: pkg.bin, env });
+      await waitFor(() => existsSync(probing), { timeoutMs: 15_000, what: `the probe before the restart; stderr:\n${dp.stderr()}` });
+      dp.signal('SIGTERM');
+      expect((await dp.waitForExit()).code, dp.stderr()).to.equal(0);
+      expect(dp.stderr().match(/starting Envoy/g), 'only the start that failed through setpriv').to.have.length(1);
     });
 
     it('it cannot even be spawned: probed again at once, and the same start runs Envoy unwrapped', async () => {
