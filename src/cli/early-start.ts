@@ -23,7 +23,7 @@ export interface EarlyStart {
 /** In the launcher's memo directory: what Envoy binaries printed for `--version`, by path. */
 export const ENVOY_VERSIONS_FILE = 'envoy-versions.json';
 /** In the launcher's memo directory: the setpriv binaries that have --pdeathsig, by path. */
-export const SETPRIV_PROBES_FILE = 'setpriv-probes.json';
+const SETPRIV_PROBES_FILE = 'setpriv-probes.json';
 
 /**
  * The Envoy is guessed from the two flags that choose it and the environment, with `run`'s own

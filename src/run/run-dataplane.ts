@@ -269,10 +269,10 @@ async function supervise(
     launch: async () => {
       if (started) await doubtRecalledWrapper();
       envoyLog.info('starting Envoy', { path: prepared.envoyBinary, arguments: args.join(' ') });
-      if (!wrapper.forgetRecalled) return launch();
       try {
         return await launch();
       } catch (err) {
+        if (!wrapper.forgetRecalled) throw err;
         envoyLog.warn('could not start Envoy through setpriv; probing it again', { reason: (err as Error).message });
         await doubtRecalledWrapper();
         return launch();

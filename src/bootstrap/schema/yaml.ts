@@ -15,7 +15,7 @@ const MAX_ALIAS_EXPANSION = 100_000;
  */
 const MAX_ALIAS_DEPTH = 1000;
 
-export type ParsedYaml = { value: unknown } | { error: string; refused?: true };
+type ParsedYaml = { value: unknown } | { error: string; refused?: true };
 
 /**
  * YAML text → plain JS value, or one line "line L, column C: reason" for the first syntax error,
